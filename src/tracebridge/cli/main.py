@@ -1,0 +1,25 @@
+"""The ``tracebridge`` command: one Typer app assembling each capability's commands.
+
+Commands only translate: parse arguments, call one service, print the result.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from tracebridge.cli import dictionary, sim, store, trace, udi
+
+app = typer.Typer(
+    name="tracebridge",
+    help="Quality traceability between ERP and WMS for medical-device makers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(udi.app, name="udi")
+app.add_typer(dictionary.app, name="dictionary")
+app.add_typer(sim.app, name="sim")
+trace.register(app)
+store.register(app)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

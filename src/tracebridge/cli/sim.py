@@ -1,0 +1,7 @@
+"""`tracebridge sim` commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="sim", no_args_is_help=True)

@@ -1,0 +1,32 @@
+"""Master data: products, suppliers, parties, locations, equipment, operators.
+
+Master data is versioned like events: a changed record becomes a new version and
+the old one stays retrievable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tracebridge.domain.events import Source, canonical_json, sha256_hex
+
+MASTER_ENTITIES = frozenset(
+    {"product", "material", "supplier", "party", "location", "equipment", "operator"}
+)
+
+
+class MasterRecord(BaseModel):
+    """One version of one master-data entity, keyed by its business key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entity: str
+    key: str = Field(min_length=1, max_length=200)
+    attributes: dict[str, Any]
+    source: Source
+
+    @property
+    def content_hash(self) -> str:
+        return sha256_hex(canonical_json({"entity": self.entity, "key": self.key, **self.attributes}))

@@ -1,0 +1,80 @@
+"""One exception tree for everything TraceBridge raises on purpose.
+
+Every error carries a stable ``code`` (documented in ``docs/error-codes.md``) so
+that the CLI, the API and the dead-letter store can report it the same way.
+Adapters translate foreign exceptions into these with ``raise ... from e``.
+"""
+
+from __future__ import annotations
+
+
+class TraceBridgeError(Exception):
+    """Root of every deliberate TraceBridge error."""
+
+    code = "tracebridge-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidIdentifier(TraceBridgeError, ValueError):
+    """A GTIN, GLN, SSCC, UDI or other identifier failed validation."""
+
+    code = "invalid-identifier"
+
+
+class InvalidEvent(TraceBridgeError, ValueError):
+    """A canonical event is not well formed."""
+
+    code = "invalid-event"
+
+
+class IllegalTransition(TraceBridgeError):
+    """A lot status change that the lot state machine does not allow."""
+
+    code = "illegal-transition"
+
+
+class DictionaryError(TraceBridgeError):
+    """The data dictionary files are inconsistent or malformed."""
+
+    code = "dictionary-invalid"
+
+
+class MappingError(TraceBridgeError):
+    """A mapping file is malformed, or a record could not be mapped."""
+
+    code = "mapping-failed"
+
+
+class NotFound(TraceBridgeError):
+    """Nothing matches the identifier; ``suggestions`` holds the nearest matches."""
+
+    code = "not-found"
+
+    def __init__(self, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions or []
+
+
+class Ambiguous(TraceBridgeError):
+    """An identifier matches more than one thing (e.g. a lot number used by two GTINs)."""
+
+    code = "ambiguous-identifier"
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class AppendOnlyViolation(TraceBridgeError):
+    """Someone tried to change or delete history."""
+
+    code = "append-only"
+
+
+class StoreError(TraceBridgeError):
+    """The event store could not complete an operation."""
+
+    code = "store-error"

@@ -1,0 +1,362 @@
+"""The database schema, as SQLAlchemy Core tables.
+
+Three kinds of table:
+
+* **history** — ``raw_record``, ``event``, ``master_record``: append-only; the database
+  itself refuses UPDATE and DELETE on them (see ``store/guards.py``).
+* **work queues** — ``dead_letter``, ``ingest_run``: operational state.
+* **projections** — everything else: derived from ``event`` and rebuilt by
+  ``tracebridge rebuild``. *Fact* projections keep one row per thing an event said,
+  with ``recorded_at`` (the event's record time) and ``retracted_at`` (when a newer
+  version or an error declaration withdrew it), so any question can be asked *as of*
+  an earlier record time. *State* projections (``lot``, ``stock``, ``serial``) are the
+  current fold of the facts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER
+
+
+def _ts(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+def _validity() -> list[Column[object]]:
+    """Columns every fact projection carries: its event and its validity in record time."""
+    return [
+        Column("event_seq", _ID, nullable=False, index=True),
+        _ts("event_time"),
+        _ts("recorded_at"),
+        _ts("retracted_at", nullable=True),
+    ]
+
+
+# ---------------------------------------------------------------- history (append-only)
+
+raw_record = Table(
+    "raw_record",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("source_system", String(64), nullable=False),
+    Column("record_type", String(64), nullable=False),
+    Column("record_key", String(200), nullable=True),
+    Column("origin", String(500), nullable=False),  # file:line, connector, request id
+    _ts("received_at"),
+    Column("payload", LargeBinary, nullable=False),  # the bytes exactly as received
+    Column("payload_hash", String(64), nullable=False),
+    Index("ix_raw_record_hash", "source_system", "payload_hash"),
+)
+
+event = Table(
+    "event",
+    metadata,
+    Column("seq", _ID, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("kind", String(40), nullable=False),
+    _ts("event_time"),
+    Column("event_time_zone_offset", String(6), nullable=False),
+    _ts("record_time"),
+    Column("source_system", String(64), nullable=False),
+    Column("source_record_id", String(200), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("supersedes_seq", _ID, nullable=True),
+    Column("raw_record_id", _ID, nullable=True),
+    Column("mapping_id", String(100), nullable=False),
+    Column("mapping_version", String(40), nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON of the event
+    Column("prev_hash", String(64), nullable=False),
+    Column("row_hash", String(64), nullable=False),
+    UniqueConstraint("source_system", "source_record_id", "content_hash", name="uq_event_identity"),
+    Index("ix_event_source_record", "source_system", "source_record_id"),
+    Index("ix_event_record_time", "record_time"),
+)
+
+master_record = Table(
+    "master_record",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("entity", String(40), nullable=False),  # product, supplier, party, location ...
+    Column("key", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("source_system", String(64), nullable=False),
+    Column("raw_record_id", _ID, nullable=True),
+    _ts("recorded_at"),
+    UniqueConstraint("entity", "key", "version", name="uq_master_version"),
+    Index("ix_master_entity_key", "entity", "key"),
+)
+
+# ---------------------------------------------------------------- work queues
+
+dead_letter = Table(
+    "dead_letter",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("raw_record_id", _ID, ForeignKey("raw_record.id"), nullable=False),
+    Column("source_system", String(64), nullable=False),
+    Column("reason", String(64), nullable=False),  # stable error code
+    Column("errors", JSON, nullable=False),  # [{"field": ..., "message": ...}]
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("status", String(16), nullable=False, default="open"),  # open|retried|discarded
+    _ts("created_at"),
+    Index("ix_dead_letter_status", "status"),
+)
+
+ingest_run = Table(
+    "ingest_run",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("source_system", String(64), nullable=False),
+    Column("origin", String(500), nullable=False),
+    _ts("started_at"),
+    _ts("finished_at", nullable=True),
+    Column("summary", JSON, nullable=True),
+)
+
+# ---------------------------------------------------------------- projections
+
+projection_position = Table(
+    "projection_position",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("position", _ID, nullable=False),
+)
+
+lot = Table(
+    "lot",
+    metadata,
+    Column("gtin", String(14), primary_key=True),
+    Column("lot", String(20), primary_key=True),
+    Column("origin", String(20), nullable=False),  # produced | received | opening_balance | seen
+    Column("status", String(20), nullable=False),
+    Column("status_conflicts", Integer, nullable=False, default=0),
+    Column("manufactured", String(10), nullable=True),
+    Column("expiry", String(10), nullable=True),
+    Column("quantity", Float, nullable=True),  # produced / received quantity
+    Column("uom", String(10), nullable=True),
+    Column("work_order", String(64), nullable=True),
+    Column("supplier", String(64), nullable=True),
+    _ts("first_event_time", nullable=True),
+    _ts("last_event_time", nullable=True),
+    Index("ix_lot_lot", "lot"),
+)
+
+lot_status_fact = Table(
+    "lot_status_fact",
+    metadata,
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("reason", String(200), nullable=True),
+    Column("actor", String(64), nullable=True),
+    *_validity(),
+    Index("ix_lot_status_fact_lot", "gtin", "lot"),
+)
+
+lot_event = Table(
+    "lot_event",
+    metadata,
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("role", String(10), nullable=False),  # subject | input | output
+    Column("kind", String(40), nullable=False),
+    *_validity(),
+    Index("ix_lot_event_lot", "gtin", "lot", "event_time"),
+)
+
+genealogy_edge = Table(
+    "genealogy_edge",
+    metadata,
+    Column("in_gtin", String(14), nullable=False),
+    Column("in_lot", String(20), nullable=False),
+    Column("out_gtin", String(14), nullable=False),
+    Column("out_lot", String(20), nullable=False),
+    Column("quantity", Float, nullable=True),
+    Column("uom", String(10), nullable=True),
+    Column("work_order", String(64), nullable=True),
+    Column("operation", String(64), nullable=True),
+    *_validity(),
+    Index("ix_genealogy_in", "in_gtin", "in_lot"),
+    Index("ix_genealogy_out", "out_gtin", "out_lot"),
+)
+
+serial_fact = Table(
+    "serial_fact",
+    metadata,
+    Column("gtin", String(14), nullable=False),
+    Column("serial", String(20), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("location", String(64), nullable=True),
+    Column("party", String(64), nullable=True),
+    *_validity(),
+    Index("ix_serial_fact_serial", "gtin", "serial"),
+    Index("ix_serial_fact_serial_only", "serial"),
+)
+
+serial = Table(
+    "serial",
+    metadata,
+    Column("gtin", String(14), primary_key=True),
+    Column("serial", String(20), primary_key=True),
+    Column("lot", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # last kind seen
+    Column("location", String(64), nullable=True),
+    Column("party", String(64), nullable=True),
+    Index("ix_serial_lot", "gtin", "lot"),
+    Index("ix_serial_serial", "serial"),
+)
+
+stock_move = Table(
+    "stock_move",
+    metadata,
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("delta", Float, nullable=False),
+    Column("uom", String(10), nullable=True),
+    Column("kind", String(40), nullable=False),
+    *_validity(),
+    Index("ix_stock_move_lot", "gtin", "lot"),
+)
+
+stock = Table(
+    "stock",
+    metadata,
+    Column("gtin", String(14), primary_key=True),
+    Column("lot", String(20), primary_key=True),
+    Column("location", String(64), primary_key=True),
+    Column("quantity", Float, nullable=False),
+    Column("uom", String(10), nullable=True),
+)
+
+aggregation_edge = Table(
+    "aggregation_edge",
+    metadata,
+    Column("parent", String(64), nullable=False),  # SSCC
+    Column("child_type", String(10), nullable=False),  # sscc | serial | lot
+    Column("child", String(64), nullable=False),  # SSCC, "gtin/serial" or "gtin/lot"
+    Column("quantity", Float, nullable=True),
+    *_validity(),
+    Index("ix_aggregation_parent", "parent"),
+    Index("ix_aggregation_child", "child"),
+)
+
+shipment_line = Table(
+    "shipment_line",
+    metadata,
+    Column("shipment", String(64), nullable=False),  # delivery / despatch advice number
+    Column("kind", String(40), nullable=False),  # shipped | delivered | returned
+    Column("sscc", String(18), nullable=True),
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("serial", String(20), nullable=True),
+    Column("quantity", Float, nullable=True),
+    Column("uom", String(10), nullable=True),
+    Column("party", String(64), nullable=True),  # consignee (customer) or returning party
+    Column("from_location", String(64), nullable=True),
+    *_validity(),
+    Index("ix_shipment_line_lot", "gtin", "lot"),
+    Index("ix_shipment_line_serial", "gtin", "serial"),
+    Index("ix_shipment_line_shipment", "shipment"),
+)
+
+inspection_fact = Table(
+    "inspection_fact",
+    metadata,
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("stage", String(20), nullable=False),
+    Column("characteristic", String(100), nullable=False),
+    Column("result", String(10), nullable=False),
+    Column("measured", Float, nullable=True),
+    Column("lower", Float, nullable=True),
+    Column("upper", Float, nullable=True),
+    Column("unit", String(20), nullable=True),
+    Column("inspector", String(64), nullable=True),
+    Column("inspection_id", String(64), nullable=True),
+    *_validity(),
+    Index("ix_inspection_lot", "gtin", "lot"),
+)
+
+operation_fact = Table(
+    "operation_fact",
+    metadata,
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("work_order", String(64), nullable=True),
+    Column("operation", String(64), nullable=True),
+    Column("kind", String(40), nullable=False),  # processed | produced
+    Column("equipment", String(64), nullable=True),
+    Column("operator", String(64), nullable=True),
+    Column("location", String(64), nullable=True),
+    Column("sensor", JSON, nullable=True),
+    *_validity(),
+    Index("ix_operation_lot", "gtin", "lot"),
+)
+
+environment_fact = Table(
+    "environment_fact",
+    metadata,
+    Column("location", String(64), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("uom", String(10), nullable=False),
+    *_validity(),
+    Index("ix_environment_location", "location", "event_time"),
+)
+
+quality_fact = Table(
+    "quality_fact",
+    metadata,
+    Column("gtin", String(14), nullable=True),
+    Column("lot", String(20), nullable=True),
+    Column("serial", String(20), nullable=True),
+    Column("kind", String(40), nullable=False),  # complaint_received | nonconformance_raised | recalled
+    Column("reference", String(64), nullable=True),  # complaint / NC / recall number
+    Column("party", String(64), nullable=True),
+    Column("details", JSON, nullable=True),
+    *_validity(),
+    Index("ix_quality_fact_lot", "gtin", "lot"),
+)
+
+PROJECTION_TABLES = (
+    lot,
+    lot_status_fact,
+    lot_event,
+    genealogy_edge,
+    serial_fact,
+    serial,
+    stock_move,
+    stock,
+    aggregation_edge,
+    shipment_line,
+    inspection_fact,
+    operation_fact,
+    environment_fact,
+    quality_fact,
+    projection_position,
+)
+HISTORY_TABLES = (raw_record, event, master_record)
