@@ -44,7 +44,8 @@ class EventKind(StrEnum):
     INSPECTED = "inspected"
     MOVED = "moved"  # putaway and stock transfers
     PROCESSED = "processed"  # one process step of a work order on a lot
-    PRODUCED = "produced"  # transformation: input lots consumed -> output lot/serials
+    CONSUMED = "consumed"  # transformation inputs only: component lots issued to a work order
+    PRODUCED = "produced"  # transformation: (input lots consumed ->) output lot/serials
     PACKED = "packed"  # aggregation: serials/cases into a case/pallet SSCC
     RELEASED = "released"  # batch release decision
     HELD = "held"
@@ -76,6 +77,7 @@ EPCIS_SHAPE: dict[EventKind, tuple[str, str, Action]] = {
     EventKind.INSPECTED: ("ObjectEvent", "inspecting", Action.OBSERVE),
     EventKind.MOVED: ("ObjectEvent", "storing", Action.OBSERVE),
     EventKind.PROCESSED: ("ObjectEvent", "assembling", Action.OBSERVE),
+    EventKind.CONSUMED: ("TransformationEvent", "assembling", Action.ADD),
     EventKind.PRODUCED: ("TransformationEvent", "commissioning", Action.ADD),
     EventKind.PACKED: ("AggregationEvent", "packing", Action.ADD),
     EventKind.RELEASED: ("ObjectEvent", "releasing", Action.OBSERVE),
@@ -240,6 +242,11 @@ class CanonicalEvent(_Frozen):
         elif self.kind is EventKind.PRODUCED:
             if not self.lots:
                 raise ValueError("a produced event needs at least one output lot")
+            if not self.work_order and not self.inputs:
+                raise ValueError("a produced event needs its work order or its inputs")
+        elif self.kind is EventKind.CONSUMED:
+            if not self.inputs or not self.work_order:
+                raise ValueError("a consumed event needs input lots and the work order")
         elif self.kind is EventKind.PACKED:
             if not self.parent:
                 raise ValueError("a packed event needs the parent SSCC")
@@ -286,6 +293,7 @@ _LOTLESS_KINDS = frozenset(
         EventKind.NONCONFORMANCE_RAISED,
         EventKind.ERROR_DECLARED,
         EventKind.PACKED,
+        EventKind.CONSUMED,
     }
 )
 

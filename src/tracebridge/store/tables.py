@@ -108,6 +108,17 @@ master_record = Table(
     Index("ix_master_entity_key", "entity", "key"),
 )
 
+chain_head = Table(
+    "chain_head",
+    metadata,
+    # One row: where the event chain ends. Writers lock it, so appends are serialised
+    # and the chain is one well-defined sequence even with concurrent writers.
+    Column("id", Integer, primary_key=True),
+    Column("seq", _ID, nullable=False),
+    Column("row_hash", String(64), nullable=False),
+    _ts("record_time", nullable=True),
+)
+
 # ---------------------------------------------------------------- work queues
 
 dead_letter = Table(
@@ -158,49 +169,94 @@ lot = Table(
     Column("uom", String(10), nullable=True),
     Column("work_order", String(64), nullable=True),
     Column("supplier", String(64), nullable=True),
+    Column("supplier_lot", String(40), nullable=True),
     _ts("first_event_time", nullable=True),
     _ts("last_event_time", nullable=True),
     Index("ix_lot_lot", "lot"),
 )
 
-lot_status_fact = Table(
-    "lot_status_fact",
-    metadata,
-    Column("gtin", String(14), nullable=False),
-    Column("lot", String(20), nullable=False),
-    Column("kind", String(40), nullable=False),
-    Column("reason", String(200), nullable=True),
-    Column("actor", String(64), nullable=True),
-    *_validity(),
-    Index("ix_lot_status_fact_lot", "gtin", "lot"),
-)
-
 lot_event = Table(
     "lot_event",
     metadata,
+    # Everything an event said about one lot: the lot state projection is a fold of these.
     Column("gtin", String(14), nullable=False),
     Column("lot", String(20), nullable=False),
     Column("role", String(10), nullable=False),  # subject | input | output
     Column("kind", String(40), nullable=False),
+    Column("quantity", Float, nullable=True),
+    Column("uom", String(10), nullable=True),
+    Column("manufactured", String(10), nullable=True),
+    Column("expiry", String(10), nullable=True),
+    Column("location", String(64), nullable=True),
+    Column("party", String(64), nullable=True),
+    Column("supplier_lot", String(40), nullable=True),
+    Column("work_order", String(64), nullable=True),
+    Column("actor", String(64), nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("source_system", String(64), nullable=False),
     *_validity(),
     Index("ix_lot_event_lot", "gtin", "lot", "event_time"),
 )
 
-genealogy_edge = Table(
-    "genealogy_edge",
+event_correction = Table(
+    "event_correction",
     metadata,
-    Column("in_gtin", String(14), nullable=False),
-    Column("in_lot", String(20), nullable=False),
-    Column("out_gtin", String(14), nullable=False),
-    Column("out_lot", String(20), nullable=False),
+    # Source records declared in error; an original that arrives after its error
+    # declaration (out-of-order delivery) is retracted as soon as it is appended.
+    Column("source_system", String(64), nullable=False),
+    Column("source_record_id", String(200), nullable=False),
+    Column("declared_by_seq", _ID, nullable=False),
+    Column("reason", String(64), nullable=True),
+    _ts("recorded_at"),
+    Index("ix_event_correction_record", "source_system", "source_record_id"),
+)
+
+material_flow = Table(
+    "material_flow",
+    metadata,
+    # One lot going into (consumed) or out of (produced) a work order. Genealogy edges
+    # are the join of a work order's inputs with its outputs (view ``genealogy_edge``),
+    # so a consumption and a finished-goods receipt may come from separate records.
+    Column("work_order", String(64), nullable=False),
+    Column("direction", String(3), nullable=False),  # in | out
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
     Column("quantity", Float, nullable=True),
     Column("uom", String(10), nullable=True),
-    Column("work_order", String(64), nullable=True),
     Column("operation", String(64), nullable=True),
     *_validity(),
-    Index("ix_genealogy_in", "in_gtin", "in_lot"),
-    Index("ix_genealogy_out", "out_gtin", "out_lot"),
+    Index("ix_material_flow_lot", "gtin", "lot", "direction"),
+    Index("ix_material_flow_wo", "work_order", "direction"),
 )
+
+# Created as a view by the migration; declared here so queries can use it as a table.
+genealogy_edge_view = Table(
+    "genealogy_edge",
+    MetaData(),
+    Column("in_gtin", String(14)),
+    Column("in_lot", String(20)),
+    Column("out_gtin", String(14)),
+    Column("out_lot", String(20)),
+    Column("quantity", Float),
+    Column("uom", String(10)),
+    Column("work_order", String(64)),
+    Column("operation", String(64)),
+    Column("in_recorded_at", DateTime(timezone=True)),
+    Column("in_retracted_at", DateTime(timezone=True)),
+    Column("out_recorded_at", DateTime(timezone=True)),
+    Column("out_retracted_at", DateTime(timezone=True)),
+)
+
+GENEALOGY_EDGE_VIEW_SQL = """
+CREATE VIEW genealogy_edge AS
+SELECT i.gtin AS in_gtin, i.lot AS in_lot, o.gtin AS out_gtin, o.lot AS out_lot,
+       i.quantity AS quantity, i.uom AS uom, i.work_order AS work_order,
+       i.operation AS operation,
+       i.recorded_at AS in_recorded_at, i.retracted_at AS in_retracted_at,
+       o.recorded_at AS out_recorded_at, o.retracted_at AS out_retracted_at
+FROM material_flow i JOIN material_flow o
+  ON o.work_order = i.work_order AND o.direction = 'out' AND i.direction = 'in'
+"""
 
 serial_fact = Table(
     "serial_fact",
@@ -238,6 +294,7 @@ stock_move = Table(
     Column("delta", Float, nullable=False),
     Column("uom", String(10), nullable=True),
     Column("kind", String(40), nullable=False),
+    Column("source_system", String(64), nullable=False),
     *_validity(),
     Index("ix_stock_move_lot", "gtin", "lot"),
 )
@@ -248,6 +305,7 @@ stock = Table(
     Column("gtin", String(14), primary_key=True),
     Column("lot", String(20), primary_key=True),
     Column("location", String(64), primary_key=True),
+    Column("source_system", String(64), primary_key=True),  # each system's own view
     Column("quantity", Float, nullable=False),
     Column("uom", String(10), nullable=True),
 )
@@ -277,6 +335,7 @@ shipment_line = Table(
     Column("uom", String(10), nullable=True),
     Column("party", String(64), nullable=True),  # consignee (customer) or returning party
     Column("from_location", String(64), nullable=True),
+    Column("source_system", String(64), nullable=False),
     *_validity(),
     Index("ix_shipment_line_lot", "gtin", "lot"),
     Index("ix_shipment_line_serial", "gtin", "serial"),
@@ -344,9 +403,9 @@ quality_fact = Table(
 
 PROJECTION_TABLES = (
     lot,
-    lot_status_fact,
     lot_event,
-    genealogy_edge,
+    event_correction,
+    material_flow,
     serial_fact,
     serial,
     stock_move,

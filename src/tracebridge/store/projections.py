@@ -1,0 +1,247 @@
+"""Keeping the projections in step with the log, in the same transaction as the append.
+
+For a batch of newly stored events:
+
+1. insert the facts each event contributes (``store.facts``) — born retracted when an
+   error declaration for its source record is already known;
+2. retract the facts of what the batch withdraws: the version a new version
+   supersedes, and every version of a record an error declaration names;
+3. recompute the *state* rows (lot, serial, stock) of every key touched, as a fold of
+   that key's valid facts.
+
+Step 3 depends only on the facts, and the facts only on the log, so applying the log
+in one go (``rebuild``) or batch by batch gives the same state.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
+
+from tracebridge.domain.events import EventKind
+from tracebridge.domain.lot_status import LotStatus, fold
+from tracebridge.store import tables as t
+from tracebridge.store.event_log import CHUNK, StoredEvent, utc
+from tracebridge.store.facts import facts_of
+
+FACT_TABLES = {
+    "lot_event": t.lot_event,
+    "material_flow": t.material_flow,
+    "serial_fact": t.serial_fact,
+    "stock_move": t.stock_move,
+    "aggregation_edge": t.aggregation_edge,
+    "shipment_line": t.shipment_line,
+    "inspection_fact": t.inspection_fact,
+    "operation_fact": t.operation_fact,
+    "environment_fact": t.environment_fact,
+    "quality_fact": t.quality_fact,
+}
+STATUS_KINDS = {
+    EventKind.RELEASED, EventKind.HELD, EventKind.HOLD_RELEASED, EventKind.REJECTED,
+    EventKind.RECALLED, EventKind.SCRAPPED,
+}
+ORIGIN_OF = {
+    EventKind.PRODUCED.value: "produced",
+    EventKind.RECEIVED.value: "received",
+    EventKind.OPENING_BALANCE.value: "opening_balance",
+}
+
+LotKey = tuple[str, str]
+
+
+def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
+    """Bring every projection up to date with ``stored`` (already appended, in seq order)."""
+    if not stored:
+        return
+    corrections = _known_corrections(conn, stored)
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    retractions: dict[datetime, set[int]] = defaultdict(set)
+    new_corrections = []
+    touched_lots: set[LotKey] = set()
+    touched_serials: set[LotKey] = set()
+
+    for item in stored:
+        ev = item.event
+        system = ev.source.system
+        if item.supersedes_seq is not None:
+            retractions[item.record_time].add(item.supersedes_seq)
+        if ev.kind is EventKind.ERROR_DECLARED:
+            for record_id in ev.corrects:
+                corrections[(system, record_id)] = item.record_time
+                new_corrections.append({
+                    "source_system": system, "source_record_id": record_id,
+                    "declared_by_seq": item.seq, "reason": ev.error_reason,
+                    "recorded_at": item.record_time})
+        void_since = corrections.get((system, ev.source.record_id))
+        for table, facts in facts_of(ev, seq=item.seq, record_time=item.record_time).items():
+            if void_since is not None:
+                for fact in facts:
+                    fact["retracted_at"] = item.record_time
+            rows[table].extend(facts)
+        for ref in (*ev.lots, *ev.inputs):
+            touched_lots.add(ref.key)
+            touched_serials.update((ref.gtin, s) for s in ref.serials)
+
+    for table_name, table_rows in rows.items():
+        conn.execute(insert(FACT_TABLES[table_name]), table_rows)
+    if new_corrections:
+        conn.execute(insert(t.event_correction), new_corrections)
+        for correction in new_corrections:
+            seqs = _seqs_of_record(conn, correction["source_system"],
+                                   correction["source_record_id"], before=correction["declared_by_seq"])
+            retractions[correction["recorded_at"]].update(seqs)
+    for when, seqs in retractions.items():
+        lots, serials = _retract(conn, sorted(seqs), when)
+        touched_lots |= lots
+        touched_serials |= serials
+
+    refresh_lots(conn, touched_lots)
+    refresh_stock(conn, touched_lots)
+    refresh_serials(conn, touched_serials)
+    _set_position(conn, stored[-1].seq)
+
+
+def _known_corrections(conn: Connection, stored: Sequence[StoredEvent]) -> dict[tuple[str, str], datetime]:
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for item in stored:
+        wanted[item.event.source.system].add(item.event.source.record_id)
+    found: dict[tuple[str, str], datetime] = {}
+    c = t.event_correction.c
+    for system, ids in wanted.items():
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), CHUNK):
+            part = ordered[start : start + CHUNK]
+            query = select(c.source_record_id, c.recorded_at).where(
+                c.source_system == system, c.source_record_id.in_(part))
+            for record_id, recorded_at in conn.execute(query):
+                found[(system, record_id)] = utc(recorded_at)
+    return found
+
+
+def _seqs_of_record(conn: Connection, system: str, record_id: str, *, before: int) -> list[int]:
+    e = t.event.c
+    query = select(e.seq).where(e.source_system == system, e.source_record_id == record_id,
+                                e.seq < before)
+    return [int(s) for s in conn.execute(query).scalars()]
+
+
+def _retract(conn: Connection, seqs: list[int], when: datetime) -> tuple[set[LotKey], set[LotKey]]:
+    lots: set[LotKey] = set()
+    serials: set[LotKey] = set()
+    for start in range(0, len(seqs), CHUNK):
+        part = seqs[start : start + CHUNK]
+        lot_query = select(t.lot_event.c.gtin, t.lot_event.c.lot).where(
+            t.lot_event.c.event_seq.in_(part), t.lot_event.c.retracted_at.is_(None))
+        lots.update((g, lot) for g, lot in conn.execute(lot_query))
+        serial_query = select(t.serial_fact.c.gtin, t.serial_fact.c.serial).where(
+            t.serial_fact.c.event_seq.in_(part), t.serial_fact.c.retracted_at.is_(None))
+        serials.update((g, s) for g, s in conn.execute(serial_query))
+        for table in FACT_TABLES.values():
+            conn.execute(update(table).where(table.c.event_seq.in_(part),
+                                             table.c.retracted_at.is_(None))
+                         .values(retracted_at=when))
+    return lots, serials
+
+
+def _chunks(keys: Iterable[LotKey]) -> Iterable[list[LotKey]]:
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), CHUNK // 2):
+        yield ordered[start : start + CHUNK // 2]
+
+
+def refresh_lots(conn: Connection, keys: set[LotKey]) -> None:
+    le = t.lot_event.c
+    for part in _chunks(keys):
+        conn.execute(delete(t.lot).where(tuple_(t.lot.c.gtin, t.lot.c.lot).in_(part)))
+        query = (select(le.gtin, le.lot, le.role, le.kind, le.quantity, le.uom, le.manufactured,
+                        le.expiry, le.party, le.supplier_lot, le.work_order, le.event_time)
+                 .where(tuple_(le.gtin, le.lot).in_(part), le.retracted_at.is_(None))
+                 .order_by(le.gtin, le.lot, le.event_time, le.event_seq))
+        grouped: dict[LotKey, list[Any]] = defaultdict(list)
+        for row in conn.execute(query):
+            grouped[(row.gtin, row.lot)].append(row)
+        states = [lot_state(key, facts) for key, facts in grouped.items()]
+        if states:
+            conn.execute(insert(t.lot), states)
+
+
+def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
+    """Fold one lot's valid facts (in event-time order) into its current state."""
+    origin = "seen"
+    for fact in facts:
+        if fact.role != "input" and fact.kind in ORIGIN_OF:
+            origin = ORIGIN_OF[fact.kind]
+            break
+    quantity: float | None = None
+    state: dict[str, Any] = {"uom": None, "manufactured": None, "expiry": None, "work_order": None,
+                             "supplier": None, "supplier_lot": None}
+    for fact in facts:
+        if fact.role != "input" and ORIGIN_OF.get(fact.kind) == origin and fact.quantity is not None:
+            quantity = (quantity or 0.0) + fact.quantity
+            state["uom"] = state["uom"] or fact.uom
+        for name in ("manufactured", "expiry"):
+            if getattr(fact, name):
+                state[name] = getattr(fact, name)
+        if fact.kind == EventKind.PRODUCED.value and fact.role == "output" and fact.work_order:
+            state["work_order"] = fact.work_order
+        if fact.kind == EventKind.RECEIVED.value:
+            state["supplier"] = fact.party or state["supplier"]
+            state["supplier_lot"] = fact.supplier_lot or state["supplier_lot"]
+    initial = LotStatus.RELEASED if origin == "opening_balance" else LotStatus.QUARANTINE
+    kinds = [EventKind(f.kind) for f in facts if f.role == "subject" and EventKind(f.kind) in STATUS_KINDS]
+    final, conflicts = fold(kinds, initial)
+    return {
+        "gtin": key[0], "lot": key[1], "origin": origin, "status": final.status.value,
+        "status_conflicts": len(conflicts), "quantity": quantity, **state,
+        "first_event_time": facts[0].event_time, "last_event_time": facts[-1].event_time,
+    }
+
+
+def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:
+    sm = t.stock_move.c
+    for part in _chunks(keys):
+        conn.execute(delete(t.stock).where(tuple_(t.stock.c.gtin, t.stock.c.lot).in_(part)))
+        total = func.sum(sm.delta)
+        query = (select(sm.gtin, sm.lot, sm.location, sm.source_system, total.label("quantity"),
+                        func.max(sm.uom).label("uom"))
+                 .where(tuple_(sm.gtin, sm.lot).in_(part), sm.retracted_at.is_(None))
+                 .group_by(sm.gtin, sm.lot, sm.location, sm.source_system))
+        rows = [dict(r._mapping) for r in conn.execute(query) if abs(r.quantity) > 1e-9]
+        for row in rows:
+            row["quantity"] = round(row["quantity"], 6)
+        if rows:
+            conn.execute(insert(t.stock), rows)
+
+
+def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
+    sf = t.serial_fact.c
+    for part in _chunks(keys):
+        conn.execute(delete(t.serial).where(tuple_(t.serial.c.gtin, t.serial.c.serial).in_(part)))
+        query = (select(sf.gtin, sf.serial, sf.lot, sf.kind, sf.location, sf.party)
+                 .where(tuple_(sf.gtin, sf.serial).in_(part), sf.retracted_at.is_(None))
+                 .order_by(sf.gtin, sf.serial, sf.event_time, sf.event_seq))
+        latest: dict[LotKey, dict[str, Any]] = {}
+        for row in conn.execute(query):
+            key = (row.gtin, row.serial)
+            state = latest.setdefault(key, {"gtin": row.gtin, "serial": row.serial, "lot": row.lot,
+                                            "status": row.kind, "location": None, "party": None})
+            if row.kind == EventKind.PRODUCED.value:
+                state["lot"] = row.lot
+            state["status"] = row.kind
+            state["location"] = row.location or state["location"]
+            if row.kind in (EventKind.SHIPPED.value, EventKind.DELIVERED.value,
+                            EventKind.RETURNED.value):
+                state["party"] = row.party
+        if latest:
+            conn.execute(insert(t.serial), list(latest.values()))
+
+
+def _set_position(conn: Connection, seq: int) -> None:
+    pp = t.projection_position
+    changed = conn.execute(update(pp).where(pp.c.name == "main").values(position=seq)).rowcount
+    if not changed:
+        conn.execute(insert(pp).values(name="main", position=seq))

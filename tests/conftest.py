@@ -1,0 +1,80 @@
+"""Shared fixtures: a fresh database per test, on SQLite and (when available) PostgreSQL.
+
+PostgreSQL tests need ``TRACEBRIDGE_TEST_POSTGRES_URL`` (an admin URL of a running
+server; ``.ci/run`` and ``make test`` start one). Without it they are skipped on a
+developer machine, but under CI (``CI=true``) a missing server is an error, so a
+green CI always means the PostgreSQL tests ran.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tracebridge.bootstrap import Container, bootstrap
+from tracebridge.settings import Settings
+
+POSTGRES_ENV = "TRACEBRIDGE_TEST_POSTGRES_URL"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def postgres_admin_url() -> str | None:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url and os.environ.get("CI") == "true":
+        pytest.fail(f"{POSTGRES_ENV} is not set under CI: the PostgreSQL tests must run")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    admin = postgres_admin_url()
+    if not admin:
+        pytest.skip(f"PostgreSQL not configured ({POSTGRES_ENV})")
+    name = f"tb_test_{uuid.uuid4().hex[:12]}"
+    admin_engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tracebridge.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The same test, once on SQLite and once on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def container(database_url: str) -> Iterator[Container]:
+    app = bootstrap(Settings(database_url=database_url, batch_size=500))
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def sqlite_container(sqlite_url: str) -> Iterator[Container]:
+    app = bootstrap(Settings(database_url=sqlite_url, batch_size=500))
+    try:
+        yield app
+    finally:
+        app.close()
