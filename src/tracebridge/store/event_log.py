@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Table, select, update
 
 from tracebridge.domain.events import CanonicalEvent, canonical_json, sha256_hex
+from tracebridge.store.bulk import in_list, insert_rows
 from tracebridge.store.tables import chain_head, event
 
 GENESIS_HASH = "0" * 64
@@ -132,7 +133,7 @@ def append(conn: Connection, pending: Sequence[PendingEvent], *, now: datetime |
         latest[key] = (version, last_seq)
         prev_hash = digest
     if rows:
-        conn.execute(event.insert(), rows)
+        insert_rows(conn, event, rows)
         conn.execute(update(chain_head).where(chain_head.c.id == 1)
                      .values(seq=last_seq, row_hash=prev_hash, record_time=record_time))
     return AppendResult(stored=stored, duplicates=duplicates)
@@ -141,7 +142,8 @@ def append(conn: Connection, pending: Sequence[PendingEvent], *, now: datetime |
 def _existing_ids(conn: Connection, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for part in chunked(ids):
-        found.update(conn.execute(select(event.c.event_id).where(event.c.event_id.in_(part))).scalars())
+        sql = f"SELECT event_id FROM event WHERE event_id IN ({in_list(conn, len(part))})"
+        found.update(row[0] for row in conn.exec_driver_sql(sql, tuple(part)))
     return found
 
 
@@ -153,9 +155,10 @@ def _latest_versions(conn: Connection, items: Iterable[PendingEvent]
     latest: dict[tuple[str, str], tuple[int, int]] = {}
     for system, record_ids in by_system.items():
         for part in chunked(sorted(record_ids)):
-            query = select(event.c.source_record_id, event.c.version, event.c.seq).where(
-                event.c.source_system == system, event.c.source_record_id.in_(part))
-            for record_id, version, seq in conn.execute(query):
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            sql = ("SELECT source_record_id, version, seq FROM event WHERE source_system = "
+                   f"{mark} AND source_record_id IN ({in_list(conn, len(part))})")
+            for record_id, version, seq in conn.exec_driver_sql(sql, (system, *part)):
                 key = (system, record_id)
                 if key not in latest or version > latest[key][0]:
                     latest[key] = (int(version), int(seq))

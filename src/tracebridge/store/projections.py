@@ -20,11 +20,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, insert, select, update
 
 from tracebridge.domain.events import EventKind
 from tracebridge.domain.lot_status import LotStatus, fold
 from tracebridge.store import tables as t
+from tracebridge.store.bulk import chunks, datetime_param, in_list, in_pairs, insert_rows
 from tracebridge.store.event_log import CHUNK, StoredEvent, utc
 from tracebridge.store.facts import facts_of
 
@@ -87,9 +88,9 @@ def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
             touched_serials.update((ref.gtin, s) for s in ref.serials)
 
     for table_name, table_rows in rows.items():
-        conn.execute(insert(FACT_TABLES[table_name]), table_rows)
+        insert_rows(conn, FACT_TABLES[table_name], table_rows)
     if new_corrections:
-        conn.execute(insert(t.event_correction), new_corrections)
+        insert_rows(conn, t.event_correction, new_corrections)
         for correction in new_corrections:
             seqs = _seqs_of_record(conn, correction["source_system"],
                                    correction["source_record_id"], before=correction["declared_by_seq"])
@@ -132,18 +133,17 @@ def _seqs_of_record(conn: Connection, system: str, record_id: str, *, before: in
 def _retract(conn: Connection, seqs: list[int], when: datetime) -> tuple[set[LotKey], set[LotKey]]:
     lots: set[LotKey] = set()
     serials: set[LotKey] = set()
-    for start in range(0, len(seqs), CHUNK):
-        part = seqs[start : start + CHUNK]
-        lot_query = select(t.lot_event.c.gtin, t.lot_event.c.lot).where(
-            t.lot_event.c.event_seq.in_(part), t.lot_event.c.retracted_at.is_(None))
-        lots.update((g, lot) for g, lot in conn.execute(lot_query))
-        serial_query = select(t.serial_fact.c.gtin, t.serial_fact.c.serial).where(
-            t.serial_fact.c.event_seq.in_(part), t.serial_fact.c.retracted_at.is_(None))
-        serials.update((g, s) for g, s in conn.execute(serial_query))
+    stamp = datetime_param(conn, when)
+    for part in chunks(seqs, CHUNK):
+        marks = in_list(conn, len(part))
+        live = f"event_seq IN ({marks}) AND retracted_at IS NULL"
+        lots.update(conn.exec_driver_sql(f"SELECT gtin, lot FROM lot_event WHERE {live}", tuple(part)))
+        serials.update(conn.exec_driver_sql(f"SELECT gtin, serial FROM serial_fact WHERE {live}",
+                                            tuple(part)))
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for table in FACT_TABLES.values():
-            conn.execute(update(table).where(table.c.event_seq.in_(part),
-                                             table.c.retracted_at.is_(None))
-                         .values(retracted_at=when))
+            conn.exec_driver_sql(f"UPDATE {table.name} SET retracted_at = {mark} WHERE {live}",
+                                 (stamp, *part))
     return lots, serials
 
 
@@ -153,20 +153,22 @@ def _chunks(keys: Iterable[LotKey]) -> Iterable[list[LotKey]]:
         yield ordered[start : start + CHUNK // 2]
 
 
+def _key_filter(conn: Connection, columns: str, part: list[LotKey]) -> tuple[str, tuple[str, ...]]:
+    params = tuple(value for key in part for value in key)
+    return f"({columns}) IN (VALUES {in_pairs(conn, len(part))})", params
+
+
 def refresh_lots(conn: Connection, keys: set[LotKey]) -> None:
-    le = t.lot_event.c
     for part in _chunks(keys):
-        conn.execute(delete(t.lot).where(tuple_(t.lot.c.gtin, t.lot.c.lot).in_(part)))
-        query = (select(le.gtin, le.lot, le.role, le.kind, le.quantity, le.uom, le.manufactured,
-                        le.expiry, le.party, le.supplier_lot, le.work_order, le.event_time)
-                 .where(tuple_(le.gtin, le.lot).in_(part), le.retracted_at.is_(None))
-                 .order_by(le.gtin, le.lot, le.event_time, le.event_seq))
+        where, params = _key_filter(conn, "gtin, lot", part)
+        conn.exec_driver_sql(f"DELETE FROM lot WHERE {where}", params)
+        query = ("SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, "
+                 f"supplier_lot, work_order, event_time FROM lot_event WHERE {where} "
+                 "AND retracted_at IS NULL ORDER BY gtin, lot, event_time, event_seq")
         grouped: dict[LotKey, list[Any]] = defaultdict(list)
-        for row in conn.execute(query):
+        for row in conn.exec_driver_sql(query, params):
             grouped[(row.gtin, row.lot)].append(row)
-        states = [lot_state(key, facts) for key, facts in grouped.items()]
-        if states:
-            conn.execute(insert(t.lot), states)
+        insert_rows(conn, t.lot, [lot_state(key, facts) for key, facts in grouped.items()])
 
 
 def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
@@ -202,30 +204,27 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
 
 
 def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:
-    sm = t.stock_move.c
     for part in _chunks(keys):
-        conn.execute(delete(t.stock).where(tuple_(t.stock.c.gtin, t.stock.c.lot).in_(part)))
-        total = func.sum(sm.delta)
-        query = (select(sm.gtin, sm.lot, sm.location, sm.source_system, total.label("quantity"),
-                        func.max(sm.uom).label("uom"))
-                 .where(tuple_(sm.gtin, sm.lot).in_(part), sm.retracted_at.is_(None))
-                 .group_by(sm.gtin, sm.lot, sm.location, sm.source_system))
-        rows = [dict(r._mapping) for r in conn.execute(query) if abs(r.quantity) > 1e-9]
-        for row in rows:
-            row["quantity"] = round(row["quantity"], 6)
-        if rows:
-            conn.execute(insert(t.stock), rows)
+        where, params = _key_filter(conn, "gtin, lot", part)
+        conn.exec_driver_sql(f"DELETE FROM stock WHERE {where}", params)
+        query = ("SELECT gtin, lot, location, source_system, SUM(delta) AS quantity, "
+                 f"MAX(uom) AS uom FROM stock_move WHERE {where} AND retracted_at IS NULL "
+                 "GROUP BY gtin, lot, location, source_system")
+        rows = [{"gtin": r.gtin, "lot": r.lot, "location": r.location,
+                 "source_system": r.source_system, "quantity": round(r.quantity, 6), "uom": r.uom}
+                for r in conn.exec_driver_sql(query, params) if abs(r.quantity) > 1e-9]
+        insert_rows(conn, t.stock, rows)
 
 
 def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
-    sf = t.serial_fact.c
     for part in _chunks(keys):
-        conn.execute(delete(t.serial).where(tuple_(t.serial.c.gtin, t.serial.c.serial).in_(part)))
-        query = (select(sf.gtin, sf.serial, sf.lot, sf.kind, sf.location, sf.party)
-                 .where(tuple_(sf.gtin, sf.serial).in_(part), sf.retracted_at.is_(None))
-                 .order_by(sf.gtin, sf.serial, sf.event_time, sf.event_seq))
+        where, params = _key_filter(conn, "gtin, serial", part)
+        conn.exec_driver_sql(f"DELETE FROM serial WHERE {where}", params)
+        query = ("SELECT gtin, serial, lot, kind, location, party FROM serial_fact "
+                 f"WHERE {where} AND retracted_at IS NULL "
+                 "ORDER BY gtin, serial, event_time, event_seq")
         latest: dict[LotKey, dict[str, Any]] = {}
-        for row in conn.execute(query):
+        for row in conn.exec_driver_sql(query, params):
             key = (row.gtin, row.serial)
             state = latest.setdefault(key, {"gtin": row.gtin, "serial": row.serial, "lot": row.lot,
                                             "status": row.kind, "location": None, "party": None})
@@ -236,8 +235,7 @@ def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
             if row.kind in (EventKind.SHIPPED.value, EventKind.DELIVERED.value,
                             EventKind.RETURNED.value):
                 state["party"] = row.party
-        if latest:
-            conn.execute(insert(t.serial), list(latest.values()))
+        insert_rows(conn, t.serial, list(latest.values()))
 
 
 def _set_position(conn: Connection, seq: int) -> None:
