@@ -272,13 +272,22 @@ class CanonicalEvent(_Frozen):
         delta = timedelta(hours=int(hours), minutes=int(minutes)) * sign
         return self.event_time.astimezone(timezone(delta))
 
+    @cached_property
+    def _content(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"source"}, exclude_defaults=True)
+
     def content(self) -> dict[str, Any]:
         """Everything that makes up the fact, without where it came from."""
-        return self.model_dump(mode="json", exclude={"source"}, exclude_defaults=True)
+        return dict(self._content)
+
+    def body(self) -> str:
+        """The whole event as canonical JSON: its content plus its provenance."""
+        full = {**self._content, "source": self.source.model_dump(mode="json", exclude_defaults=True)}
+        return canonical_json(full)
 
     @cached_property
     def content_hash(self) -> str:
-        return sha256_hex(canonical_json(self.content()))
+        return sha256_hex(canonical_json(self._content))
 
     @cached_property
     def event_id(self) -> str:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection, Table, select, update
 
-from tracebridge.domain.events import CanonicalEvent, canonical_json, sha256_hex
+from tracebridge.domain.events import CanonicalEvent, sha256_hex
 from tracebridge.store.bulk import in_list, insert_rows
 from tracebridge.store.tables import chain_head, event
 
@@ -72,10 +72,6 @@ def row_hash(*, prev_hash: str, seq: int, event_id: str, record_time: datetime, 
     return sha256_hex(f"{prev_hash}|{seq}|{event_id}|{iso(record_time)}|{version}|{body}")
 
 
-def event_body(event: CanonicalEvent) -> str:
-    return canonical_json(event.model_dump(mode="json", exclude_defaults=True))
-
-
 def chunked(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -117,7 +113,7 @@ def append(conn: Connection, pending: Sequence[PendingEvent], *, now: datetime |
         version = previous[0] + 1 if previous else 1
         supersedes = previous[1] if previous else None
         last_seq += 1
-        body = event_body(ev)
+        body = ev.body()
         digest = row_hash(prev_hash=prev_hash, seq=last_seq, event_id=ev.event_id,
                           record_time=record_time, version=version, body=body)
         rows.append({
