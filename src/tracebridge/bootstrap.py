@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from tracebridge.ingest.service import IngestService
 from tracebridge.settings import Settings
 from tracebridge.store.database import make_engine, upgrade
+from tracebridge.trace.service import TraceService
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Container:
     settings: Settings
     engine: Engine
     ingest: IngestService
+    trace: TraceService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -34,4 +36,5 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
         settings=settings,
         engine=engine,
         ingest=IngestService(engine, batch_size=settings.batch_size),
+        trace=TraceService(engine),
     )

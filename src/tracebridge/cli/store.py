@@ -102,7 +102,7 @@ def demo(
 
     target = out or Path(tempfile.mkdtemp(prefix="tracebridge-demo-"))
     console.print(f"Generating the demo plant (scale {scale}, seed {seed}) into {target} …")
-    generate(target, seed=seed, scale=scale, faults=FaultRates.default())
+    generate(target, seed=seed, scale=scale, faults=FaultRates())
     app = bootstrap()
     total = IngestSummary()
     with _progress() as progress:

@@ -1,0 +1,296 @@
+"""The trace use case: resolve what was asked, walk the genealogy, gather the details.
+
+``TraceService(engine).trace("/01/09506000134352/10/A1")`` returns a
+:class:`~tracebridge.trace.model.TraceResult`. The genealogy is walked breadth-first, one
+query per level; the details of the whole closure then come from a handful of batched
+queries (``trace.queries``). State as of an earlier time (lot status, stock) is folded
+from the facts valid then, with the same fold the projections use.
+
+Stock and shipments are reported from one *system of record* per lot — ``wms`` when it
+has rows for that lot, else another system — because the ERP and the WMS each keep
+their own view of the same goods, and adding them up would count everything twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from tracebridge.domain.events import EventKind
+from tracebridge.store import master_data
+from tracebridge.store import tables as t
+from tracebridge.store.projections import STATUS_KINDS, lot_state
+from tracebridge.trace import queries as q
+from tracebridge.trace.assemble import (
+    customers,
+    environment_windows,
+    lot_udi,
+    merge_shipments,
+    stock_positions,
+    system_of_record_rows,
+    work_orders,
+)
+from tracebridge.trace.model import (
+    Backward,
+    Direction,
+    Forward,
+    GenealogyLink,
+    InspectionResult,
+    LotNode,
+    Note,
+    Party,
+    StatusChange,
+    Subject,
+    TraceResult,
+)
+from tracebridge.trace.queries import Fact, LotKey, at_utc
+from tracebridge.trace.reference import Resolved, lot_link, resolve, serial_link
+
+_STATUS_VALUES = {kind.value for kind in STATUS_KINDS} | {EventKind.HOLD_RELEASED.value}
+
+
+class TraceService:
+    """Backward and forward traces of a lot or serialised unit, now or as of a record time."""
+
+    def __init__(self, engine: Engine, *, system_of_record: str = "wms",
+                 environment_limits: Mapping[str, tuple[float | None, float | None]] | None = None,
+                 processing_margin: timedelta = timedelta(minutes=30)) -> None:
+        self.engine = engine
+        self.system_of_record = system_of_record
+        self.environment_limits: q.Limits = dict(environment_limits or {})
+        self.processing_margin = processing_margin
+
+    def trace(self, ref: str, *, direction: Direction = "both", as_of: datetime | None = None
+              ) -> TraceResult:
+        """Trace what ``ref`` names; ``as_of`` (record time) replays what was known then.
+
+        Raises ``NotFound`` (with suggestions), ``Ambiguous`` (with candidates) or
+        ``InvalidIdentifier``.
+        """
+        when = None if as_of is None else (
+            as_of.replace(tzinfo=UTC) if as_of.tzinfo is None
+            else as_of.astimezone(UTC))
+        with self._snapshot() as conn:
+            resolved = resolve(conn, ref, as_of=when)
+            return _Trace(self, conn, resolved, when).run(ref, direction)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """One consistent read: every query of a trace sees the same committed state."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ",
+                                              postgresql_readonly=True)
+            with conn.begin():
+                yield conn
+
+
+class _Trace:
+    def __init__(self, service: TraceService, conn: Connection, resolved: Resolved,
+                 as_of: datetime | None) -> None:
+        self.service = service
+        self.conn = conn
+        self.resolved = resolved
+        self.as_of = as_of
+        self.subject_key: LotKey = (resolved.gtin, resolved.lot)
+        self.notes: list[Note] = [Note(code="reference", message=m) for m in resolved.notes]
+
+    def run(self, ref: str, direction: Direction) -> TraceResult:
+        conn, as_of, key = self.conn, self.as_of, self.subject_key
+        serial = self.resolved.serial
+        back_depth, back_edges = ({key: 0}, []) if direction == "forward" else q.genealogy(
+            conn, key, direction="backward", as_of=as_of)
+        fwd_depth, fwd_edges = ({key: 0}, []) if direction == "backward" or serial else (
+            q.genealogy(conn, key, direction="forward", as_of=as_of))
+        closure = set(back_depth) | set(fwd_depth)
+        facts = q.lot_facts(conn, closure, as_of)
+        self.states = {k: lot_state(k, rows) for k, rows in facts.items() if rows}
+        self._load_master(closure)
+        moves = q.stock_moves(conn, closure, as_of)
+        moves_of_record = system_of_record_rows(moves, self.service.system_of_record)
+        checked = set(back_depth) if direction != "forward" else {key}
+        found = q.inspections(conn, checked, as_of)
+        own = [_inspection(r) for r in found if (r.gtin, r.lot) == key]
+        subject_rows = facts.get(key, [])
+        changes = [_status_change(r) for r in subject_rows
+                   if r.role == "subject" and r.kind in _STATUS_VALUES]
+        releases = [c for c in changes if c.kind == EventKind.RELEASED.value]
+        result = TraceResult(
+            subject=self._subject(ref), direction=direction, as_of=as_of,
+            lot=self._node(key, 0, facts.get(key, [])), release=releases[-1] if releases else None,
+            status_history=changes, inspections=own, notes=[])
+        backward = forward = None
+        if direction != "forward":
+            backward = self._backward(back_depth, back_edges, facts, found, moves_of_record)
+        if direction != "backward":
+            forward = self._forward(fwd_depth, fwd_edges, facts, moves_of_record)
+        self._lot_notes(closure)
+        return result.model_copy(update={"backward": backward, "forward": forward,
+                                         "notes": self.notes})
+
+    # ---------------------------------------------------------------- halves
+
+    def _backward(self, depth: dict[LotKey, int], edges: list[q.Edge],
+                  facts: dict[LotKey, list[Fact]], found: list[Fact],
+                  moves: list[Fact]) -> Backward:
+        made = [k for k in depth if self.states.get(k, {}).get("origin") == "produced"]
+        steps = q.operations(self.conn, made, self.as_of)
+        windows = environment_windows(steps, moves, set(depth), as_of=self.as_of,
+                                      margin=self.service.processing_margin)
+        readings = q.environment(self.conn, [w for w, _ in windows],
+                                 self.service.environment_limits, self.as_of)
+        return Backward(
+            lots=self._nodes(depth, facts), links=[_link(e) for e in edges],
+            work_orders=work_orders(steps, edges, self.states),
+            inspections=[_inspection(r) for r in found if (r.gtin, r.lot) != self.subject_key],
+            environment=[window.with_statistics(readings[w], self.service.environment_limits)
+                         for w, window in windows])
+
+    def _forward(self, depth: dict[LotKey, int], edges: list[q.Edge],
+                 facts: dict[LotKey, list[Fact]], moves: list[Fact]) -> Forward:
+        serial = self.resolved.serial
+        if serial is not None:
+            ssccs = q.containers(self.conn, f"{self.resolved.gtin}/{serial}", self.as_of)
+            rows = q.serial_shipment_rows(self.conn, self.resolved.gtin, serial, ssccs,
+                                          self.as_of)
+            self._serial_note(serial)
+            stock = []
+        else:
+            rows = q.shipment_rows(self.conn, depth, self.as_of)
+            stock = stock_positions([m for m in moves if (m.gtin, m.lot) in depth])
+        chosen = system_of_record_rows(rows, self.service.system_of_record)
+        for lot_key, system in sorted({((r.gtin, r.lot), r.source_system) for r in chosen}):
+            if system != self.service.system_of_record:
+                self.notes.append(Note(code="shipments-from-other-system", message=(
+                    f"Shipments of {lot_link(*lot_key)} come from {system!r}: "
+                    f"{self.service.system_of_record!r} has none for this lot.")))
+        parties = self._parties({r.party for r in chosen if r.party})
+        lines = merge_shipments(chosen, depth, parties)
+        returned = [line for line in lines if line.kind == EventKind.RETURNED.value]
+        if returned:
+            self.notes.append(Note(code="returned", message=(
+                f"{len(returned)} shipment line(s) came back as returns; returned goods are "
+                "kept apart from conforming stock.")))
+        return Forward(lots=self._nodes(depth, facts), links=[_link(e) for e in edges],
+                       stock=stock, shipments=lines, customers=customers(lines))
+
+    # ---------------------------------------------------------------- lots
+
+    def _nodes(self, depth: dict[LotKey, int], facts: dict[LotKey, list[Fact]]
+               ) -> list[LotNode]:
+        ordered = sorted((d, k) for k, d in depth.items() if d > 0)
+        return [self._node(k, d, facts.get(k, [])) for d, k in ordered]
+
+    def _node(self, key: LotKey, depth: int, rows: list[Fact]) -> LotNode:
+        state = self.states.get(key)
+        gtin, lot = key
+        product = self.products.get(gtin, {})
+        base: dict[str, Any] = {"gtin": gtin, "lot": lot, "depth": depth,
+                                "product_name": _text(product.get("name")),
+                                "digital_link": lot_link(gtin, lot)}
+        if state is None:
+            return LotNode(**base, origin="seen", udi=lot_udi(gtin, lot, None))
+        supplier = state["supplier"]
+        received = [at for r in rows if r.kind == EventKind.RECEIVED.value and r.role == "subject"
+                    if (at := at_utc(r.event_time)) is not None]
+        return LotNode(
+            **base, status=state["status"], status_conflicts=state["status_conflicts"],
+            manufactured=state["manufactured"], expiry=state["expiry"],
+            quantity=state["quantity"], uom=state["uom"], origin=state["origin"],
+            udi=lot_udi(gtin, lot, state["expiry"]), work_order=state["work_order"],
+            supplier=self._supplier(supplier) if supplier else None,
+            supplier_lot=state["supplier_lot"], received_at=received)
+
+    def _subject(self, ref: str) -> Subject:
+        r = self.resolved
+        if r.serial is not None:
+            udi, link = f"(01){r.gtin}(21){r.serial}", serial_link(r.gtin, r.serial)
+        else:
+            expiry = self.states.get(self.subject_key, {}).get("expiry")
+            udi, link = lot_udi(r.gtin, r.lot, expiry), lot_link(r.gtin, r.lot)
+        return Subject(reference=ref, interpreted_as=r.form, kind=r.kind, gtin=r.gtin, lot=r.lot,
+                       serial=r.serial, udi=udi, digital_link=link)
+
+    def _lot_notes(self, closure: set[LotKey]) -> None:
+        for key in sorted(closure):
+            state = self.states.get(key)
+            link = lot_link(*key)
+            if state is None:
+                self.notes.append(Note(code="facts-withdrawn", message=(
+                    f"{link}: no record about this lot is in force at this time (withdrawn by "
+                    "an error declaration or not yet recorded).")))
+            elif state["origin"] == "opening_balance":
+                self.notes.append(Note(code="opening-balance", message=(
+                    f"{link} was taken over as an opening balance: its history before go-live "
+                    "is not in the system.")))
+            elif state["origin"] == "seen" and key != self.subject_key:
+                self.notes.append(Note(code="no-receipt", message=(
+                    f"{link} appears only as a component: its receipt or production is not in "
+                    "the system.")))
+            if state is not None and state["status_conflicts"]:
+                self.notes.append(Note(code="status-conflict", message=(
+                    f"{link}: lot status conflicts — {state['status_conflicts']} status "
+                    "event(s) did not fit the lot status rules and were skipped.")))
+
+    def _serial_note(self, serial: str) -> None:
+        sf = t.serial_fact.c
+        query = (select(sf.kind, sf.location, sf.party, sf.event_time)
+                 .where(sf.gtin == self.resolved.gtin, sf.serial == serial,
+                        q.valid(t.serial_fact, self.as_of))
+                 .order_by(sf.event_time.desc(), sf.event_seq.desc()).limit(1))
+        last = self.conn.execute(query).first()
+        if last is not None:
+            where = last.party or last.location or "an unrecorded place"
+            self.notes.append(Note(code="serial-last-seen", message=(
+                f"Unit {serial}: last event {last.kind!r} at {where} "
+                f"({at_utc(last.event_time)}).")))
+
+    # ---------------------------------------------------------------- master data
+
+    def _load_master(self, closure: set[LotKey]) -> None:
+        self.products = master_data.current(self.conn, "product", sorted({g for g, _ in closure}))
+        codes = sorted({s["supplier"] for s in self.states.values() if s["supplier"]})
+        self.suppliers = master_data.current(self.conn, "supplier", codes)
+
+    def _supplier(self, code: str) -> Party:
+        attributes = self.suppliers.get(code, {})
+        return Party(code=code, name=_text(attributes.get("name")),
+                     address=_text(attributes.get("address")))
+
+    def _parties(self, codes: set[str]) -> dict[str, Party]:
+        found = master_data.current(self.conn, "party", sorted(codes))
+        return {code: Party(code=code, name=_text(found.get(code, {}).get("name")),
+                            address=_text(found.get(code, {}).get("address")))
+                for code in codes}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _link(edge: q.Edge) -> GenealogyLink:
+    return GenealogyLink(input_gtin=edge.input[0], input_lot=edge.input[1],
+                         output_gtin=edge.output[0], output_lot=edge.output[1],
+                         work_order=edge.work_order, operation=edge.operation,
+                         quantity=edge.quantity, uom=edge.uom)
+
+
+def _inspection(row: Fact) -> InspectionResult:
+    at = at_utc(row.event_time)
+    assert at is not None
+    return InspectionResult(gtin=row.gtin, lot=row.lot, stage=row.stage,
+                            characteristic=row.characteristic, result=row.result,
+                            measured=row.measured, lower=row.lower, upper=row.upper,
+                            unit=row.unit, inspector=row.inspector,
+                            inspection_id=row.inspection_id, at=at)
+
+
+def _status_change(row: Fact) -> StatusChange:
+    at = at_utc(row.event_time)
+    assert at is not None
+    return StatusChange(kind=row.kind, at=at, by=row.actor, reason=row.reason)
+
