@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -78,3 +79,9 @@ def sqlite_container(sqlite_url: str) -> Iterator[Container]:
         yield app
     finally:
         app.close()
+
+
+# CI runs every property test with a fixed seed (reproducible), developers get fresh examples.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
