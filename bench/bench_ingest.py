@@ -105,13 +105,17 @@ def main() -> None:
     received, stored, ingest_seconds, peak_mib = ingest_in_child(plant, db, args.batch)
     raw_rows, raw_seconds = raw_insert(db)
     result = {
-        "scale": args.scale, "source_records": summary.total_records, "received": received,
+        "scale": args.scale,
+        "source_records": summary.total_records,
+        "received": received,
         "events_stored": stored,
         "mapping_only_records_per_s": round(records / map_seconds),
         "ingest_records_per_s": round(received / ingest_seconds),
         "ingest_events_per_s": round(stored / ingest_seconds),
         "raw_insert_rows_per_s": round(raw_rows / raw_seconds),
-        "ratio_ingest_to_raw_insert": round((received / ingest_seconds) / (raw_rows / raw_seconds), 4),
+        "ratio_ingest_to_raw_insert": round(
+            (received / ingest_seconds) / (raw_rows / raw_seconds), 4
+        ),
         "ingest_peak_rss_mib": peak_mib,
         "ingest_seconds": round(ingest_seconds, 1),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -26,32 +26,48 @@ from tracebridge.store import tables as t
 from tracebridge.store.event_log import verify_chain
 from tracebridge.store.rebuild import rebuild
 
-T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 COMPONENT = "09506000134352"
 DEVICE = "09506000134369"
 
 
 def received(lot: str, qty: float, record: str = "GR-1", minutes: int = 0) -> CanonicalEvent:
     return CanonicalEvent(
-        kind=EventKind.RECEIVED, event_time=T0 + timedelta(minutes=minutes),
-        event_time_zone_offset="+08:00", lots=(LotRef(gtin=COMPONENT, lot=lot, quantity=qty, uom="EA"),),
-        biz_location="WH1-RCV", source_party="SUP-1", details={"supplier_lot": f"S-{lot}"},
-        source=Source(system="erp", record_id=record))
+        kind=EventKind.RECEIVED,
+        event_time=T0 + timedelta(minutes=minutes),
+        event_time_zone_offset="+08:00",
+        lots=(LotRef(gtin=COMPONENT, lot=lot, quantity=qty, uom="EA"),),
+        biz_location="WH1-RCV",
+        source_party="SUP-1",
+        details={"supplier_lot": f"S-{lot}"},
+        source=Source(system="erp", record_id=record),
+    )
 
 
 def status_event(kind: EventKind, lot: str, record: str, minutes: int) -> CanonicalEvent:
-    return CanonicalEvent(kind=kind, event_time=T0 + timedelta(minutes=minutes),
-                          event_time_zone_offset="+08:00", lots=(LotRef(gtin=DEVICE, lot=lot),),
-                          operator="QA-1", source=Source(system="erp", record_id=record))
-
-
-def produced(lot: str, inputs: list[tuple[str, float]], record: str, minutes: int = 60) -> CanonicalEvent:
     return CanonicalEvent(
-        kind=EventKind.PRODUCED, event_time=T0 + timedelta(minutes=minutes),
+        kind=kind,
+        event_time=T0 + timedelta(minutes=minutes),
+        event_time_zone_offset="+08:00",
+        lots=(LotRef(gtin=DEVICE, lot=lot),),
+        operator="QA-1",
+        source=Source(system="erp", record_id=record),
+    )
+
+
+def produced(
+    lot: str, inputs: list[tuple[str, float]], record: str, minutes: int = 60
+) -> CanonicalEvent:
+    return CanonicalEvent(
+        kind=EventKind.PRODUCED,
+        event_time=T0 + timedelta(minutes=minutes),
         event_time_zone_offset="+08:00",
         lots=(LotRef(gtin=DEVICE, lot=lot, quantity=100, uom="EA", expiry="2029-03-01"),),
         inputs=tuple(LotRef(gtin=COMPONENT, lot=i, quantity=q, uom="EA") for i, q in inputs),
-        work_order=f"WO-{lot}", biz_location="WH1-RCV", source=Source(system="erp", record_id=record))
+        work_order=f"WO-{lot}",
+        biz_location="WH1-RCV",
+        source=Source(system="erp", record_id=record),
+    )
 
 
 def rows(container: Container, table: t.Table) -> list[tuple[object, ...]]:
@@ -80,10 +96,18 @@ def test_changed_record_is_a_new_version_and_both_are_kept(container: Container)
 
 def test_error_declaration_withdraws_the_original_but_keeps_it(container: Container) -> None:
     container.ingest.append_events([received("C1", 100, record="GR-1")])
-    container.ingest.append_events([CanonicalEvent(
-        kind=EventKind.ERROR_DECLARED, event_time=T0 + timedelta(hours=1),
-        event_time_zone_offset="+08:00", corrects=("GR-1",), error_reason="did_not_occur",
-        source=Source(system="erp", record_id="GR-1-REV"))])
+    container.ingest.append_events(
+        [
+            CanonicalEvent(
+                kind=EventKind.ERROR_DECLARED,
+                event_time=T0 + timedelta(hours=1),
+                event_time_zone_offset="+08:00",
+                corrects=("GR-1",),
+                error_reason="did_not_occur",
+                source=Source(system="erp", record_id="GR-1-REV"),
+            )
+        ]
+    )
     assert len(rows(container, t.event)) == 2
     assert rows(container, t.stock) == []
     with container.engine.connect() as conn:
@@ -92,10 +116,18 @@ def test_error_declaration_withdraws_the_original_but_keeps_it(container: Contai
 
 
 def test_error_declaration_arriving_before_its_original(container: Container) -> None:
-    container.ingest.append_events([CanonicalEvent(
-        kind=EventKind.ERROR_DECLARED, event_time=T0 + timedelta(hours=1),
-        event_time_zone_offset="+08:00", corrects=("GR-7",), error_reason="did_not_occur",
-        source=Source(system="erp", record_id="GR-7-REV"))])
+    container.ingest.append_events(
+        [
+            CanonicalEvent(
+                kind=EventKind.ERROR_DECLARED,
+                event_time=T0 + timedelta(hours=1),
+                event_time_zone_offset="+08:00",
+                corrects=("GR-7",),
+                error_reason="did_not_occur",
+                source=Source(system="erp", record_id="GR-7-REV"),
+            )
+        ]
+    )
     container.ingest.append_events([received("C7", 10, record="GR-7")])
     assert rows(container, t.stock) == []
 
@@ -110,17 +142,31 @@ def test_lot_status_follows_event_time_not_arrival(container: Container) -> None
 
 
 @pytest.mark.parametrize("table", ["event", "raw_record", "master_record"])
-@pytest.mark.parametrize("statement", ["UPDATE {table} SET source_system = 'x'", "DELETE FROM {table}"])
-def test_database_refuses_to_change_history(container: Container, table: str, statement: str) -> None:
+@pytest.mark.parametrize(
+    "statement", ["UPDATE {table} SET source_system = 'x'", "DELETE FROM {table}"]
+)
+def test_database_refuses_to_change_history(
+    container: Container, table: str, statement: str
+) -> None:
     """REQ-5 / REQ-4: history tables are append-only in the database itself."""
     container.ingest.append_events([received("C1", 100)])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with container.engine.begin() as conn:
-        raw = RawRecord(source_system="erp", record_type="material", payload=b"MATNR\nM-1",
-                        origin="materials.csv:2", fields={"MATNR": "M-1"}, record_key="M-1")
+        raw = RawRecord(
+            source_system="erp",
+            record_type="material",
+            payload=b"MATNR\nM-1",
+            origin="materials.csv:2",
+            fields={"MATNR": "M-1"},
+            record_key="M-1",
+        )
         inbox.keep(conn, [raw], received_at=now)
-        master = MasterRecord(entity="product", key="M-1", attributes={"name": "IV set"},
-                              source=Source(system="erp", record_id="M-1"))
+        master = MasterRecord(
+            entity="product",
+            key="M-1",
+            attributes={"name": "IV set"},
+            source=Source(system="erp", record_id="M-1"),
+        )
         master_data.append_versions(conn, [(master, None)], record_time=now)
     with pytest.raises(DBAPIError, match="append-only"), container.engine.begin() as conn:
         conn.execute(text(statement.format(table=table)))
@@ -164,14 +210,21 @@ def test_concurrent_writers_produce_one_chain(postgres_url: str) -> None:
     def writer(n: int) -> None:
         try:
             for i in range(15):
-                app.ingest.append_events([
-                    received(f"W{n}-{i}", 1 + i, record=f"W{n}-{i}"),
-                    CanonicalEvent(kind=EventKind.INSPECTED, event_time=T0,
-                                   event_time_zone_offset="+08:00",
-                                   lots=(LotRef(gtin=COMPONENT, lot=f"W{n}-{i}"),),
-                                   inspection=Inspection(stage="incoming", characteristic="visual",
-                                                         result="pass"),
-                                   source=Source(system="erp", record_id=f"QI-{n}-{i}"))])
+                app.ingest.append_events(
+                    [
+                        received(f"W{n}-{i}", 1 + i, record=f"W{n}-{i}"),
+                        CanonicalEvent(
+                            kind=EventKind.INSPECTED,
+                            event_time=T0,
+                            event_time_zone_offset="+08:00",
+                            lots=(LotRef(gtin=COMPONENT, lot=f"W{n}-{i}"),),
+                            inspection=Inspection(
+                                stage="incoming", characteristic="visual", result="pass"
+                            ),
+                            source=Source(system="erp", record_id=f"QI-{n}-{i}"),
+                        ),
+                    ]
+                )
         except BaseException as error:  # pragma: no cover - reported below
             failures.append(error)
 

@@ -91,49 +91,69 @@ def test_every_lot_traces_to_the_truth(store: Container, truth: Truth) -> None:
         label = f"{lot.gtin}/{lot.lot}"
         backward = {f"{n.gtin}/{n.lot}" for n in result.backward.lots}
         if backward != set(lot.backward.lots):
-            mismatches.append(f"{label} backward: extra {sorted(backward - set(lot.backward.lots))}"
-                              f" missing {sorted(set(lot.backward.lots) - backward)}")
+            mismatches.append(
+                f"{label} backward: extra {sorted(backward - set(lot.backward.lots))}"
+                f" missing {sorted(set(lot.backward.lots) - backward)}"
+            )
         forward = {f"{n.gtin}/{n.lot}" for n in result.forward.lots}
         if forward != set(lot.forward.lots):
-            mismatches.append(f"{label} forward: extra {sorted(forward - set(lot.forward.lots))}"
-                              f" missing {sorted(set(lot.forward.lots) - forward)}")
+            mismatches.append(
+                f"{label} forward: extra {sorted(forward - set(lot.forward.lots))}"
+                f" missing {sorted(set(lot.forward.lots) - forward)}"
+            )
         work_orders = {w.work_order for w in result.backward.work_orders}
         if lot.work_order:
             work_orders.add(lot.work_order)
         if work_orders != set(lot.backward.work_orders):
-            mismatches.append(f"{label} work orders {sorted(work_orders)} != "
-                              f"{lot.backward.work_orders}")
-        suppliers = {(n.gtin, n.lot, n.supplier.code if n.supplier else None, n.supplier_lot)
-                     for n in result.backward.lots if n.origin == "received"}
+            mismatches.append(
+                f"{label} work orders {sorted(work_orders)} != {lot.backward.work_orders}"
+            )
+        suppliers = {
+            (n.gtin, n.lot, n.supplier.code if n.supplier else None, n.supplier_lot)
+            for n in result.backward.lots
+            if n.origin == "received"
+        }
         expected = {(s.gtin, s.lot, s.supplier, s.supplier_lot) for s in lot.backward.supplier_lots}
         if suppliers != expected:
-            mismatches.append(f"{label} supplier lots {sorted(map(str, suppliers))} != "
-                              f"{sorted(map(str, expected))}")
+            mismatches.append(
+                f"{label} supplier lots {sorted(map(str, suppliers))} != "
+                f"{sorted(map(str, expected))}"
+            )
         if traced_shipments(result) != true_shipments(lot):
-            mismatches.append(f"{label} shipments {traced_shipments(result)} != "
-                              f"{true_shipments(lot)}")
+            mismatches.append(
+                f"{label} shipments {traced_shipments(result)} != {true_shipments(lot)}"
+            )
     assert mismatches == [], f"{len(mismatches)} mismatches, first: {mismatches[:5]}"
 
 
 def test_stock_per_location_equals_the_truth(store: Container, truth: Truth) -> None:
     with store.engine.connect() as conn:
-        rows = conn.execute(select(t.stock.c.gtin, t.stock.c.lot, t.stock.c.location,
-                                   t.stock.c.quantity).where(t.stock.c.source_system == "wms"))
+        rows = conn.execute(
+            select(t.stock.c.gtin, t.stock.c.lot, t.stock.c.location, t.stock.c.quantity).where(
+                t.stock.c.source_system == "wms"
+            )
+        )
         ours = {(g, lot, loc): round(q, 6) for g, lot, loc, q in rows}
-    expected = {(s.gtin, s.lot, s.location): round(s.quantity, 6) for s in truth.stock
-                if abs(s.quantity) > 1e-9}
+    expected = {
+        (s.gtin, s.lot, s.location): round(s.quantity, 6)
+        for s in truth.stock
+        if abs(s.quantity) > 1e-9
+    }
     assert ours == expected
 
 
 def records_in_exports(plant: Path) -> int:
-    csv_rows = sum(len((plant / "erp" / f.name).read_bytes().splitlines()) - 1
-                   for f in (plant / "erp").glob("*.csv"))
+    csv_rows = sum(
+        len((plant / "erp" / f.name).read_bytes().splitlines()) - 1
+        for f in (plant / "erp").glob("*.csv")
+    )
     json_rows = sum(len(f.read_bytes().splitlines()) for f in (plant / "wms").glob("*.jsonl"))
     return csv_rows + json_rows
 
 
-def test_bad_records_are_dead_lettered_and_nothing_is_lost(store: Container, truth: Truth,
-                                                           plant: Path) -> None:
+def test_bad_records_are_dead_lettered_and_nothing_is_lost(
+    store: Container, truth: Truth, plant: Path
+) -> None:
     injected = truth.summary["faults"]
     with store.engine.connect() as conn:
         dead = conn.execute(select(func.count()).select_from(t.dead_letter)).scalar_one()
@@ -143,8 +163,9 @@ def test_bad_records_are_dead_lettered_and_nothing_is_lost(store: Container, tru
 
 
 @pytest.mark.postgres
-def test_postgresql_gives_the_same_projections(plant: Path, store: Container,
-                                               postgres_url: str) -> None:
+def test_postgresql_gives_the_same_projections(
+    plant: Path, store: Container, postgres_url: str
+) -> None:
     """The same exports ingested into PostgreSQL give the same state as on SQLite."""
     pg = ingest_plant(plant, postgres_url)
     try:

@@ -8,7 +8,7 @@ event times and rework all happen, cut into random batches.
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -28,15 +28,23 @@ from tracebridge.settings import Settings
 from tracebridge.store import tables as t
 from tracebridge.store.rebuild import rebuild
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 GTINS = ("09506000134352", "09506000134369")
 LOTS = ("A", "B", "C", "D")
 RECORDS = tuple(f"R{i}" for i in range(12))
 LOCATIONS = ("BIN-1", "BIN-2", "DOCK")
 SIMPLE_KINDS = (
-    EventKind.RECEIVED, EventKind.SHIPPED, EventKind.RELEASED, EventKind.HELD,
-    EventKind.HOLD_RELEASED, EventKind.REJECTED, EventKind.RETURNED, EventKind.SCRAPPED,
-    EventKind.STOCK_ADJUSTED, EventKind.RECALLED, EventKind.PICKED,
+    EventKind.RECEIVED,
+    EventKind.SHIPPED,
+    EventKind.RELEASED,
+    EventKind.HELD,
+    EventKind.HOLD_RELEASED,
+    EventKind.REJECTED,
+    EventKind.RETURNED,
+    EventKind.SCRAPPED,
+    EventKind.STOCK_ADJUSTED,
+    EventKind.RECALLED,
+    EventKind.PICKED,
 )
 
 lot_refs = st.builds(
@@ -52,52 +60,91 @@ lot_refs = st.builds(
 @st.composite
 def events(draw: st.DrawFn) -> CanonicalEvent:
     when = T0 + timedelta(minutes=draw(st.integers(min_value=0, max_value=500)))
-    source = Source(system=draw(st.sampled_from(("erp", "wms"))), record_id=draw(st.sampled_from(RECORDS)))
-    common = {"event_time": when, "event_time_zone_offset": "+08:00", "source": source,
-              "biz_location": draw(st.sampled_from(LOCATIONS))}
-    shape = draw(st.sampled_from(("simple", "produce", "consume", "move", "inspect", "error", "pack")))
+    source = Source(
+        system=draw(st.sampled_from(("erp", "wms"))), record_id=draw(st.sampled_from(RECORDS))
+    )
+    common = {
+        "event_time": when,
+        "event_time_zone_offset": "+08:00",
+        "source": source,
+        "biz_location": draw(st.sampled_from(LOCATIONS)),
+    }
+    shape = draw(
+        st.sampled_from(("simple", "produce", "consume", "move", "inspect", "error", "pack"))
+    )
     if shape == "produce":
-        return CanonicalEvent(kind=EventKind.PRODUCED, lots=(draw(lot_refs),),
-                              inputs=tuple(draw(st.lists(lot_refs, min_size=1, max_size=2))),
-                              work_order=draw(st.sampled_from(("WO1", "WO2"))), **common)
+        return CanonicalEvent(
+            kind=EventKind.PRODUCED,
+            lots=(draw(lot_refs),),
+            inputs=tuple(draw(st.lists(lot_refs, min_size=1, max_size=2))),
+            work_order=draw(st.sampled_from(("WO1", "WO2"))),
+            **common,
+        )
     if shape == "consume":
-        return CanonicalEvent(kind=EventKind.CONSUMED, inputs=(draw(lot_refs),),
-                              work_order=draw(st.sampled_from(("WO1", "WO2"))), **common)
+        return CanonicalEvent(
+            kind=EventKind.CONSUMED,
+            inputs=(draw(lot_refs),),
+            work_order=draw(st.sampled_from(("WO1", "WO2"))),
+            **common,
+        )
     if shape == "move":
-        return CanonicalEvent(kind=EventKind.MOVED, lots=(draw(lot_refs),),
-                              details={"from_location": draw(st.sampled_from(LOCATIONS))}, **common)
+        return CanonicalEvent(
+            kind=EventKind.MOVED,
+            lots=(draw(lot_refs),),
+            details={"from_location": draw(st.sampled_from(LOCATIONS))},
+            **common,
+        )
     if shape == "inspect":
-        return CanonicalEvent(kind=EventKind.INSPECTED, lots=(draw(lot_refs),),
-                              inspection=Inspection(stage="final", characteristic="leak",
-                                                    result=draw(st.sampled_from(("pass", "fail")))),
-                              **common)
+        return CanonicalEvent(
+            kind=EventKind.INSPECTED,
+            lots=(draw(lot_refs),),
+            inspection=Inspection(
+                stage="final", characteristic="leak", result=draw(st.sampled_from(("pass", "fail")))
+            ),
+            **common,
+        )
     if shape == "error":
-        return CanonicalEvent(kind=EventKind.ERROR_DECLARED,
-                              corrects=tuple(draw(st.lists(st.sampled_from(RECORDS), min_size=1,
-                                                           max_size=2, unique=True))),
-                              error_reason="did_not_occur", **common)
+        return CanonicalEvent(
+            kind=EventKind.ERROR_DECLARED,
+            corrects=tuple(
+                draw(st.lists(st.sampled_from(RECORDS), min_size=1, max_size=2, unique=True))
+            ),
+            error_reason="did_not_occur",
+            **common,
+        )
     if shape == "pack":
-        return CanonicalEvent(kind=EventKind.PACKED, parent="095060001000000017",
-                              lots=(draw(lot_refs),), **common)
+        return CanonicalEvent(
+            kind=EventKind.PACKED, parent="095060001000000017", lots=(draw(lot_refs),), **common
+        )
     kind = draw(st.sampled_from(SIMPLE_KINDS))
-    return CanonicalEvent(kind=kind, lots=(draw(lot_refs),),
-                          destination_party="HOSP-1" if kind is EventKind.SHIPPED else None,
-                          biz_transactions=(BizTransaction(type="desadv", id="DN1"),)
-                          if kind is EventKind.SHIPPED else (), **common)
+    return CanonicalEvent(
+        kind=kind,
+        lots=(draw(lot_refs),),
+        destination_party="HOSP-1" if kind is EventKind.SHIPPED else None,
+        biz_transactions=(BizTransaction(type="desadv", id="DN1"),)
+        if kind is EventKind.SHIPPED
+        else (),
+        **common,
+    )
 
 
 def snapshot(engine: object) -> dict[str, list[tuple[object, ...]]]:
     with engine.connect() as conn:  # type: ignore[attr-defined]
-        return {table.name: sorted((tuple(r) for r in conn.execute(select(table))), key=repr)
-                for table in t.PROJECTION_TABLES}
+        return {
+            table.name: sorted((tuple(r) for r in conn.execute(select(table))), key=repr)
+            for table in t.PROJECTION_TABLES
+        }
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sequence=st.lists(events(), min_size=1, max_size=25),
-       cuts=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=25),
-       redeliver=st.booleans())
-def test_rebuild_equals_incremental(sequence: list[CanonicalEvent], cuts: list[int],
-                                    redeliver: bool) -> None:
+@given(
+    sequence=st.lists(events(), min_size=1, max_size=25),
+    cuts=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=25),
+    redeliver=st.booleans(),
+)
+def test_rebuild_equals_incremental(
+    sequence: list[CanonicalEvent], cuts: list[int], redeliver: bool
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         app = bootstrap(Settings(database_url=f"sqlite:///{Path(folder) / 'p.db'}"))
         position, cut_index = 0, 0

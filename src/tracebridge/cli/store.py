@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from tracebridge.bootstrap import bootstrap
@@ -25,8 +32,14 @@ errors = Console(stderr=True)
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _print_summary(summary: IngestSummary) -> None:
@@ -44,7 +57,9 @@ def _print_summary(summary: IngestSummary) -> None:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.", exists=True)],
     source: Annotated[str | None, typer.Option(help="Built-in source mapping: erp or wms.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="A mapping file instead of --source.")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="A mapping file instead of --source.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Map source files into canonical events; failures go to the dead letters."""
@@ -60,8 +75,9 @@ def ingest(
     files = list(expand(paths))
     with _progress() as progress:
         task = progress.add_task(f"ingest {mapper.source_system}", total=None)
-        summary = app.ingest.ingest_paths(mapper, files,
-                                          progress=lambda n: progress.advance(task, n))
+        summary = app.ingest.ingest_paths(
+            mapper, files, progress=lambda n: progress.advance(task, n)
+        )
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:
@@ -92,7 +108,9 @@ def verify() -> None:
 
 
 def demo(
-    scale: Annotated[float, typer.Option(help="Plant size; 1 is about 10,000 source records.")] = 1.0,
+    scale: Annotated[
+        float, typer.Option(help="Plant size; 1 is about 10,000 source records.")
+    ] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated plant.")] = 7,
     out: Annotated[Path | None, typer.Option(help="Keep the generated exports here.")] = None,
 ) -> None:
@@ -109,8 +127,11 @@ def demo(
         for source in ("erp", "wms"):
             mapper = load_mapping(source)
             task = progress.add_task(f"ingest {source}", total=None)
-            total.add(app.ingest.ingest_paths(mapper, [target / source],
-                                              progress=lambda n, t=task: progress.advance(t, n)))
+
+            def advance(n: int, task: TaskID = task) -> None:
+                progress.advance(task, n)
+
+            total.add(app.ingest.ingest_paths(mapper, [target / source], progress=advance))
     _print_summary(total)
 
 

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 
 
 class EventKind(StrEnum):
@@ -225,7 +224,7 @@ class CanonicalEvent(_Frozen):
     def _aware_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("event_time must carry a time zone")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     @model_validator(mode="after")
     def _consistent(self) -> CanonicalEvent:
@@ -282,7 +281,10 @@ class CanonicalEvent(_Frozen):
 
     def body(self) -> str:
         """The whole event as canonical JSON: its content plus its provenance."""
-        full = {**self._content, "source": self.source.model_dump(mode="json", exclude_defaults=True)}
+        full = {
+            **self._content,
+            "source": self.source.model_dump(mode="json", exclude_defaults=True),
+        }
         return canonical_json(full)
 
     @cached_property
@@ -305,4 +307,3 @@ _LOTLESS_KINDS = frozenset(
         EventKind.CONSUMED,
     }
 )
-

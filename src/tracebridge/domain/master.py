@@ -29,4 +29,6 @@ class MasterRecord(BaseModel):
 
     @property
     def content_hash(self) -> str:
-        return sha256_hex(canonical_json({"entity": self.entity, "key": self.key, **self.attributes}))
+        return sha256_hex(
+            canonical_json({"entity": self.entity, "key": self.key, **self.attributes})
+        )

@@ -15,22 +15,43 @@ from tracebridge.store.tables import dead_letter, raw_record
 
 def keep(conn: Connection, records: Sequence[RawRecord], *, received_at: datetime) -> list[int]:
     """Insert the raw records and return their ids, in the same order."""
-    rows = [{
-        "source_system": r.source_system, "record_type": r.record_type, "record_key": r.record_key,
-        "origin": r.origin, "received_at": received_at, "payload": r.payload,
-        "payload_hash": sha256_hex(r.payload)} for r in records]
+    rows = [
+        {
+            "source_system": r.source_system,
+            "record_type": r.record_type,
+            "record_key": r.record_key,
+            "origin": r.origin,
+            "received_at": received_at,
+            "payload": r.payload,
+            "payload_hash": sha256_hex(r.payload),
+        }
+        for r in records
+    ]
     if not rows:
         return []
     result = conn.execute(
-        insert(raw_record).returning(raw_record.c.id, sort_by_parameter_order=True), rows)
+        insert(raw_record).returning(raw_record.c.id, sort_by_parameter_order=True), rows
+    )
     return [int(row_id) for row_id in result.scalars()]
 
 
-def dead_letters(conn: Connection, failures: Sequence[tuple[int, RawRecord, str, list[FieldError]]],
-                 *, created_at: datetime) -> None:
-    rows: list[dict[str, Any]] = [{
-        "raw_record_id": raw_id, "source_system": raw.source_system, "reason": reason,
-        "errors": [e.as_dict() for e in errors], "attempts": 1, "status": "open",
-        "created_at": created_at} for raw_id, raw, reason, errors in failures]
+def dead_letters(
+    conn: Connection,
+    failures: Sequence[tuple[int, RawRecord, str, list[FieldError]]],
+    *,
+    created_at: datetime,
+) -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "raw_record_id": raw_id,
+            "source_system": raw.source_system,
+            "reason": reason,
+            "errors": [e.as_dict() for e in errors],
+            "attempts": 1,
+            "status": "open",
+            "created_at": created_at,
+        }
+        for raw_id, raw, reason, errors in failures
+    ]
     if rows:
         conn.execute(insert(dead_letter), rows)

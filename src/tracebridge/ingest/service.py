@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Protocol
@@ -57,9 +57,14 @@ class IngestSummary:
         self.rejected.update(other.rejected)
 
     def as_dict(self) -> dict[str, object]:
-        return {"received": self.received, "events_stored": self.events_stored,
-                "duplicates": self.duplicates, "master_versions": self.master_versions,
-                "rejected": dict(self.rejected), "rejected_total": self.rejected_total}
+        return {
+            "received": self.received,
+            "events_stored": self.events_stored,
+            "duplicates": self.duplicates,
+            "master_versions": self.master_versions,
+            "rejected": dict(self.rejected),
+            "rejected_total": self.rejected_total,
+        }
 
 
 def batched(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
@@ -73,15 +78,26 @@ class IngestService:
         self.engine = engine
         self.batch_size = batch_size
 
-    def ingest_paths(self, mapper: RecordMapper, paths: Iterable[Path], *,
-                     progress: Callable[[int], None] | None = None) -> IngestSummary:
+    def ingest_paths(
+        self,
+        mapper: RecordMapper,
+        paths: Iterable[Path],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestSummary:
         def records() -> Iterator[RawRecord]:
             for path in expand(paths):
                 yield from mapper.read(path)
+
         return self.ingest_records(mapper, records(), progress=progress)
 
-    def ingest_records(self, mapper: RecordMapper, records: Iterable[RawRecord], *,
-                       progress: Callable[[int], None] | None = None) -> IngestSummary:
+    def ingest_records(
+        self,
+        mapper: RecordMapper,
+        records: Iterable[RawRecord],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestSummary:
         summary = IngestSummary()
         for batch in batched(records, self.batch_size):
             summary.add(self._ingest_batch(mapper, batch))
@@ -91,7 +107,7 @@ class IngestService:
 
     def _ingest_batch(self, mapper: RecordMapper, batch: list[RawRecord]) -> IngestSummary:
         summary = IngestSummary(received=len(batch))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             raw_ids = inbox.keep(conn, batch, received_at=now)
             pending: list[PendingEvent] = []
@@ -105,8 +121,14 @@ class IngestService:
                     summary.rejected[rejected.reason] += 1
                     continue
                 except (TraceBridgeError, ValueError) as error:  # a mapping bug must not lose data
-                    failures.append((raw_id, raw, "mapping-error",
-                                     [FieldError("*", f"{type(error).__name__}: {error}")]))
+                    failures.append(
+                        (
+                            raw_id,
+                            raw,
+                            "mapping-error",
+                            [FieldError("*", f"{type(error).__name__}: {error}")],
+                        )
+                    )
                     summary.rejected["mapping-error"] += 1
                     continue
                 pending.extend(PendingEvent(e, raw_id) for e in mapped.events)
@@ -116,7 +138,9 @@ class IngestService:
             summary.events_stored = len(result.stored)
             summary.duplicates = result.duplicates
             if masters:
-                summary.master_versions = master_data.append_versions(conn, masters, record_time=now)
+                summary.master_versions = master_data.append_versions(
+                    conn, masters, record_time=now
+                )
             inbox.dead_letters(conn, failures, created_at=now)
         return summary
 
@@ -132,6 +156,8 @@ def expand(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given; folders as their files in name order (hidden files skipped)."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
         else:
             yield path

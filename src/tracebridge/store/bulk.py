@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -39,7 +39,7 @@ def _converters(table: Table, columns: tuple[str, ...], sqlite: bool) -> tuple[A
         if value is None or isinstance(value, str):  # str: read back from SQLite already
             return value
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
         return value.strftime(_SQLITE_DATETIME)
 
     def to_json(value: object) -> str | None:
@@ -115,5 +115,5 @@ def in_pairs(conn: Connection, count: int) -> str:
 def datetime_param(conn: Connection, value: datetime) -> object:
     """A datetime as a raw driver parameter, stored the way SQLAlchemy stores it."""
     if conn.dialect.name == "sqlite":
-        return value.astimezone(timezone.utc).strftime(_SQLITE_DATETIME)
+        return value.astimezone(UTC).strftime(_SQLITE_DATETIME)
     return value

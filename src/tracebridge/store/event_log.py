@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Table, select, update
 
@@ -60,15 +60,16 @@ class ChainBreak:
 
 def utc(value: datetime) -> datetime:
     """SQLite hands datetimes back naive; everything we store is UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def iso(value: datetime) -> str:
     return utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def row_hash(*, prev_hash: str, seq: int, event_id: str, record_time: datetime, version: int,
-             body: str) -> str:
+def row_hash(
+    *, prev_hash: str, seq: int, event_id: str, record_time: datetime, version: int, body: str
+) -> str:
     return sha256_hex(f"{prev_hash}|{seq}|{event_id}|{iso(record_time)}|{version}|{body}")
 
 
@@ -89,11 +90,12 @@ def lock_chain_head(conn: Connection) -> tuple[int, str, datetime | None]:
     return int(row.seq), str(row.row_hash), last_time
 
 
-def append(conn: Connection, pending: Sequence[PendingEvent], *, now: datetime | None = None
-           ) -> AppendResult:
+def append(
+    conn: Connection, pending: Sequence[PendingEvent], *, now: datetime | None = None
+) -> AppendResult:
     """Append new events (duplicates skipped) and return them with their positions."""
     last_seq, prev_hash, last_time = lock_chain_head(conn)
-    record_time = utc(now or datetime.now(timezone.utc))
+    record_time = utc(now or datetime.now(UTC))
     if last_time is not None and record_time < last_time:
         record_time = last_time  # record time never runs backwards along the chain
 
@@ -114,24 +116,45 @@ def append(conn: Connection, pending: Sequence[PendingEvent], *, now: datetime |
         supersedes = previous[1] if previous else None
         last_seq += 1
         body = ev.body()
-        digest = row_hash(prev_hash=prev_hash, seq=last_seq, event_id=ev.event_id,
-                          record_time=record_time, version=version, body=body)
-        rows.append({
-            "seq": last_seq, "event_id": ev.event_id, "kind": ev.kind.value,
-            "event_time": ev.event_time, "event_time_zone_offset": ev.event_time_zone_offset,
-            "record_time": record_time, "source_system": ev.source.system,
-            "source_record_id": ev.source.record_id, "content_hash": ev.content_hash,
-            "version": version, "supersedes_seq": supersedes, "raw_record_id": item.raw_record_id,
-            "mapping_id": ev.source.mapping_id, "mapping_version": ev.source.mapping_version,
-            "body": body, "prev_hash": prev_hash, "row_hash": digest,
-        })
+        digest = row_hash(
+            prev_hash=prev_hash,
+            seq=last_seq,
+            event_id=ev.event_id,
+            record_time=record_time,
+            version=version,
+            body=body,
+        )
+        rows.append(
+            {
+                "seq": last_seq,
+                "event_id": ev.event_id,
+                "kind": ev.kind.value,
+                "event_time": ev.event_time,
+                "event_time_zone_offset": ev.event_time_zone_offset,
+                "record_time": record_time,
+                "source_system": ev.source.system,
+                "source_record_id": ev.source.record_id,
+                "content_hash": ev.content_hash,
+                "version": version,
+                "supersedes_seq": supersedes,
+                "raw_record_id": item.raw_record_id,
+                "mapping_id": ev.source.mapping_id,
+                "mapping_version": ev.source.mapping_version,
+                "body": body,
+                "prev_hash": prev_hash,
+                "row_hash": digest,
+            }
+        )
         stored.append(StoredEvent(last_seq, ev, record_time, version, supersedes))
         latest[key] = (version, last_seq)
         prev_hash = digest
     if rows:
         insert_rows(conn, event, rows)
-        conn.execute(update(chain_head).where(chain_head.c.id == 1)
-                     .values(seq=last_seq, row_hash=prev_hash, record_time=record_time))
+        conn.execute(
+            update(chain_head)
+            .where(chain_head.c.id == 1)
+            .values(seq=last_seq, row_hash=prev_hash, record_time=record_time)
+        )
     return AppendResult(stored=stored, duplicates=duplicates)
 
 
@@ -143,8 +166,9 @@ def _existing_ids(conn: Connection, ids: list[str]) -> set[str]:
     return found
 
 
-def _latest_versions(conn: Connection, items: Iterable[PendingEvent]
-                     ) -> dict[tuple[str, str], tuple[int, int]]:
+def _latest_versions(
+    conn: Connection, items: Iterable[PendingEvent]
+) -> dict[tuple[str, str], tuple[int, int]]:
     by_system: dict[str, set[str]] = {}
     for item in items:
         by_system.setdefault(item.event.source.system, set()).add(item.event.source.record_id)
@@ -152,8 +176,10 @@ def _latest_versions(conn: Connection, items: Iterable[PendingEvent]
     for system, record_ids in by_system.items():
         for part in chunked(sorted(record_ids)):
             mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            sql = ("SELECT source_record_id, version, seq FROM event WHERE source_system = "
-                   f"{mark} AND source_record_id IN ({in_list(conn, len(part))})")
+            sql = (
+                "SELECT source_record_id, version, seq FROM event WHERE source_system = "
+                f"{mark} AND source_record_id IN ({in_list(conn, len(part))})"
+            )
             for record_id, version, seq in conn.exec_driver_sql(sql, (system, *part)):
                 key = (system, record_id)
                 if key not in latest or version > latest[key][0]:
@@ -161,19 +187,34 @@ def _latest_versions(conn: Connection, items: Iterable[PendingEvent]
     return latest
 
 
-def verify_chain(conn: Connection, *, table: Table = event, batch: int = 10_000) -> list[ChainBreak]:
+def verify_chain(
+    conn: Connection, *, table: Table = event, batch: int = 10_000
+) -> list[ChainBreak]:
     """Recompute every row hash; an empty list means the log is intact (REQ 8)."""
     breaks: list[ChainBreak] = []
     prev_hash, expected_seq = GENESIS_HASH, 1
-    query = select(table.c.seq, table.c.event_id, table.c.record_time, table.c.version,
-                   table.c.body, table.c.prev_hash, table.c.row_hash).order_by(table.c.seq)
+    query = select(
+        table.c.seq,
+        table.c.event_id,
+        table.c.record_time,
+        table.c.version,
+        table.c.body,
+        table.c.prev_hash,
+        table.c.row_hash,
+    ).order_by(table.c.seq)
     for row in conn.execution_options(yield_per=batch).execute(query):
         if row.seq != expected_seq:
             breaks.append(ChainBreak(row.seq, f"sequence gap: expected {expected_seq}"))
         if row.prev_hash != prev_hash:
             breaks.append(ChainBreak(row.seq, "prev_hash does not match the previous row"))
-        digest = row_hash(prev_hash=row.prev_hash, seq=row.seq, event_id=row.event_id,
-                          record_time=row.record_time, version=row.version, body=row.body)
+        digest = row_hash(
+            prev_hash=row.prev_hash,
+            seq=row.seq,
+            event_id=row.event_id,
+            record_time=row.record_time,
+            version=row.version,
+            body=row.body,
+        )
         if digest != row.row_hash:
             breaks.append(ChainBreak(row.seq, "row content does not match its hash"))
         try:

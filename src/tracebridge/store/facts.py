@@ -68,8 +68,12 @@ def _str(value: object) -> str | None:
 def facts_of(event: CanonicalEvent, *, seq: int, record_time: datetime) -> dict[str, list[Row]]:
     """Rows this event adds to each fact table (tables it does not touch are absent)."""
     out: dict[str, list[Row]] = defaultdict(list)
-    base = {"event_seq": seq, "event_time": event.event_time, "recorded_at": record_time,
-            "retracted_at": None}
+    base = {
+        "event_seq": seq,
+        "event_time": event.event_time,
+        "recorded_at": record_time,
+        "retracted_at": None,
+    }
     kind = event.kind
     system = event.source.system
     details = event.details
@@ -80,11 +84,23 @@ def facts_of(event: CanonicalEvent, *, seq: int, record_time: datetime) -> dict[
 
     def lot_row(ref: LotRef, role: str) -> Row:
         return {
-            **base, "gtin": ref.gtin, "lot": ref.lot, "role": role, "kind": kind.value,
-            "quantity": _quantity(ref), "uom": ref.uom, "manufactured": ref.manufactured,
-            "expiry": ref.expiry, "location": location, "party": party,
-            "supplier_lot": _str(details.get("supplier_lot")) if kind is EventKind.RECEIVED else None,
-            "work_order": event.work_order, "actor": actor, "reason": reason,
+            **base,
+            "gtin": ref.gtin,
+            "lot": ref.lot,
+            "role": role,
+            "kind": kind.value,
+            "quantity": _quantity(ref),
+            "uom": ref.uom,
+            "manufactured": ref.manufactured,
+            "expiry": ref.expiry,
+            "location": location,
+            "party": party,
+            "supplier_lot": _str(details.get("supplier_lot"))
+            if kind is EventKind.RECEIVED
+            else None,
+            "work_order": event.work_order,
+            "actor": actor,
+            "reason": reason,
             "source_system": system,
         }
 
@@ -95,59 +111,108 @@ def facts_of(event: CanonicalEvent, *, seq: int, record_time: datetime) -> dict[
         out["lot_event"].append(lot_row(ref, "input"))
 
     if kind in (EventKind.PRODUCED, EventKind.CONSUMED) and event.work_order:
-        for direction, refs in (("in", event.inputs), ("out", event.lots if kind is EventKind.PRODUCED else ())):
+        for direction, refs in (
+            ("in", event.inputs),
+            ("out", event.lots if kind is EventKind.PRODUCED else ()),
+        ):
             for ref in refs:
-                out["material_flow"].append({
-                    **base, "work_order": event.work_order, "direction": direction,
-                    "gtin": ref.gtin, "lot": ref.lot, "quantity": _quantity(ref), "uom": ref.uom,
-                    "operation": event.operation,
-                })
+                out["material_flow"].append(
+                    {
+                        **base,
+                        "work_order": event.work_order,
+                        "direction": direction,
+                        "gtin": ref.gtin,
+                        "lot": ref.lot,
+                        "quantity": _quantity(ref),
+                        "uom": ref.uom,
+                        "operation": event.operation,
+                    }
+                )
     elif kind is EventKind.PRODUCED:
         # A transformation without a work order: its own id joins inputs to outputs.
         tid = f"event:{event.event_id[:16]}"
         for direction, refs in (("in", event.inputs), ("out", event.lots)):
             for ref in refs:
-                out["material_flow"].append({
-                    **base, "work_order": tid, "direction": direction, "gtin": ref.gtin,
-                    "lot": ref.lot, "quantity": _quantity(ref), "uom": ref.uom,
-                    "operation": event.operation,
-                })
+                out["material_flow"].append(
+                    {
+                        **base,
+                        "work_order": tid,
+                        "direction": direction,
+                        "gtin": ref.gtin,
+                        "lot": ref.lot,
+                        "quantity": _quantity(ref),
+                        "uom": ref.uom,
+                        "operation": event.operation,
+                    }
+                )
 
     _stock_facts(event, base, out)
 
     if kind in (EventKind.PROCESSED, EventKind.PRODUCED):
         sensor = [r.model_dump() for r in event.sensor] or None
         for ref in event.lots:
-            out["operation_fact"].append({
-                **base, "gtin": ref.gtin, "lot": ref.lot, "work_order": event.work_order,
-                "operation": event.operation, "kind": kind.value, "equipment": event.equipment,
-                "operator": event.operator, "location": location, "sensor": sensor,
-            })
+            out["operation_fact"].append(
+                {
+                    **base,
+                    "gtin": ref.gtin,
+                    "lot": ref.lot,
+                    "work_order": event.work_order,
+                    "operation": event.operation,
+                    "kind": kind.value,
+                    "equipment": event.equipment,
+                    "operator": event.operator,
+                    "location": location,
+                    "sensor": sensor,
+                }
+            )
 
     if event.inspection is not None:
         insp = event.inspection
         for ref in event.lots:
-            out["inspection_fact"].append({
-                **base, "gtin": ref.gtin, "lot": ref.lot, "stage": insp.stage,
-                "characteristic": insp.characteristic, "result": insp.result,
-                "measured": insp.measured, "lower": insp.lower, "upper": insp.upper,
-                "unit": insp.unit, "inspector": insp.inspector or event.operator,
-                "inspection_id": insp.inspection_id,
-            })
+            out["inspection_fact"].append(
+                {
+                    **base,
+                    "gtin": ref.gtin,
+                    "lot": ref.lot,
+                    "stage": insp.stage,
+                    "characteristic": insp.characteristic,
+                    "result": insp.result,
+                    "measured": insp.measured,
+                    "lower": insp.lower,
+                    "upper": insp.upper,
+                    "unit": insp.unit,
+                    "inspector": insp.inspector or event.operator,
+                    "inspection_id": insp.inspection_id,
+                }
+            )
 
     if kind is EventKind.ENVIRONMENT_OBSERVED and location:
         for reading in event.sensor:
-            out["environment_fact"].append({
-                **base, "location": location, "type": reading.type, "value": reading.value,
-                "uom": reading.uom,
-            })
+            out["environment_fact"].append(
+                {
+                    **base,
+                    "location": location,
+                    "type": reading.type,
+                    "value": reading.value,
+                    "uom": reading.uom,
+                }
+            )
 
     if kind in SHIPMENT_KINDS:
         number = shipment_number(event)
         for ref in event.lots:
-            common = {**base, "shipment": number, "kind": kind.value, "sscc": event.parent,
-                      "gtin": ref.gtin, "lot": ref.lot, "uom": ref.uom, "party": party,
-                      "from_location": location, "source_system": system}
+            common = {
+                **base,
+                "shipment": number,
+                "kind": kind.value,
+                "sscc": event.parent,
+                "gtin": ref.gtin,
+                "lot": ref.lot,
+                "uom": ref.uom,
+                "party": party,
+                "from_location": location,
+                "source_system": system,
+            }
             if ref.serials:
                 for serial in ref.serials:
                     out["shipment_line"].append({**common, "serial": serial, "quantity": 1.0})
@@ -156,38 +221,74 @@ def facts_of(event: CanonicalEvent, *, seq: int, record_time: datetime) -> dict[
 
     if kind is EventKind.PACKED and event.parent:
         for child in event.children:
-            out["aggregation_edge"].append({**base, "parent": event.parent, "child_type": "sscc",
-                                            "child": child, "quantity": None})
+            out["aggregation_edge"].append(
+                {
+                    **base,
+                    "parent": event.parent,
+                    "child_type": "sscc",
+                    "child": child,
+                    "quantity": None,
+                }
+            )
         for ref in event.lots:
             if ref.serials:
                 for serial in ref.serials:
-                    out["aggregation_edge"].append({
-                        **base, "parent": event.parent, "child_type": "serial",
-                        "child": f"{ref.gtin}/{serial}", "quantity": 1.0})
+                    out["aggregation_edge"].append(
+                        {
+                            **base,
+                            "parent": event.parent,
+                            "child_type": "serial",
+                            "child": f"{ref.gtin}/{serial}",
+                            "quantity": 1.0,
+                        }
+                    )
             else:
-                out["aggregation_edge"].append({
-                    **base, "parent": event.parent, "child_type": "lot",
-                    "child": f"{ref.gtin}/{ref.lot}", "quantity": _quantity(ref)})
+                out["aggregation_edge"].append(
+                    {
+                        **base,
+                        "parent": event.parent,
+                        "child_type": "lot",
+                        "child": f"{ref.gtin}/{ref.lot}",
+                        "quantity": _quantity(ref),
+                    }
+                )
 
     for ref in (*event.lots, *event.inputs):
         for serial in ref.serials:
-            out["serial_fact"].append({
-                **base, "gtin": ref.gtin, "serial": serial, "lot": ref.lot, "kind": kind.value,
-                "location": location, "party": party,
-            })
+            out["serial_fact"].append(
+                {
+                    **base,
+                    "gtin": ref.gtin,
+                    "serial": serial,
+                    "lot": ref.lot,
+                    "kind": kind.value,
+                    "location": location,
+                    "party": party,
+                }
+            )
 
     if kind in QUALITY_KINDS:
-        reference = _str(details.get("complaint_id") or details.get("nc_id")
-                         or details.get("recall_id"))
-        refs = event.lots or (None,)
-        for ref in refs:
-            serials = ref.serials if ref is not None and ref.serials else (None,)
-            for serial in serials:
-                out["quality_fact"].append({
-                    **base, "gtin": ref.gtin if ref else None, "lot": ref.lot if ref else None,
-                    "serial": serial, "kind": kind.value, "reference": reference,
-                    "party": party, "details": dict(details) or None,
-                })
+        reference = _str(
+            details.get("complaint_id") or details.get("nc_id") or details.get("recall_id")
+        )
+        subjects: tuple[LotRef | None, ...] = event.lots or (None,)
+        for subject in subjects:
+            serials: tuple[str | None, ...] = (
+                subject.serials if subject is not None and subject.serials else (None,)
+            )
+            for unit in serials:
+                out["quality_fact"].append(
+                    {
+                        **base,
+                        "gtin": subject.gtin if subject else None,
+                        "lot": subject.lot if subject else None,
+                        "serial": unit,
+                        "kind": kind.value,
+                        "reference": reference,
+                        "party": party,
+                        "details": dict(details) or None,
+                    }
+                )
     return dict(out)
 
 
@@ -201,14 +302,31 @@ def _stock_facts(event: CanonicalEvent, base: Row, out: dict[str, list[Row]]) ->
             if qty is None:
                 continue
             if origin:
-                out["stock_move"].append({**base, "gtin": ref.gtin, "lot": ref.lot,
-                                          "location": origin, "delta": -qty, "uom": ref.uom,
-                                          "kind": kind.value, "source_system": system})
+                out["stock_move"].append(
+                    {
+                        **base,
+                        "gtin": ref.gtin,
+                        "lot": ref.lot,
+                        "location": origin,
+                        "delta": -qty,
+                        "uom": ref.uom,
+                        "kind": kind.value,
+                        "source_system": system,
+                    }
+                )
             if event.biz_location:
-                out["stock_move"].append({**base, "gtin": ref.gtin, "lot": ref.lot,
-                                          "location": event.biz_location, "delta": qty,
-                                          "uom": ref.uom, "kind": kind.value,
-                                          "source_system": system})
+                out["stock_move"].append(
+                    {
+                        **base,
+                        "gtin": ref.gtin,
+                        "lot": ref.lot,
+                        "location": event.biz_location,
+                        "delta": qty,
+                        "uom": ref.uom,
+                        "kind": kind.value,
+                        "source_system": system,
+                    }
+                )
         return
     sign = STOCK_SIGN.get(kind)
     if sign is None or not event.biz_location:
@@ -218,15 +336,32 @@ def _stock_facts(event: CanonicalEvent, base: Row, out: dict[str, list[Row]]) ->
         for ref in event.inputs:
             qty = _quantity(ref)
             if qty is not None:
-                out["stock_move"].append({**base, "gtin": ref.gtin, "lot": ref.lot,
-                                          "location": event.biz_location, "delta": -qty,
-                                          "uom": ref.uom, "kind": EventKind.CONSUMED.value,
-                                          "source_system": system})
+                out["stock_move"].append(
+                    {
+                        **base,
+                        "gtin": ref.gtin,
+                        "lot": ref.lot,
+                        "location": event.biz_location,
+                        "delta": -qty,
+                        "uom": ref.uom,
+                        "kind": EventKind.CONSUMED.value,
+                        "source_system": system,
+                    }
+                )
     refs = event.inputs if kind is EventKind.CONSUMED else event.lots
     for ref in refs:
         qty = _quantity(ref)
         if qty is None:
             continue
-        out["stock_move"].append({**base, "gtin": ref.gtin, "lot": ref.lot,
-                                  "location": event.biz_location, "delta": sign * qty,
-                                  "uom": ref.uom, "kind": kind.value, "source_system": system})
+        out["stock_move"].append(
+            {
+                **base,
+                "gtin": ref.gtin,
+                "lot": ref.lot,
+                "location": event.biz_location,
+                "delta": sign * qty,
+                "uom": ref.uom,
+                "kind": kind.value,
+                "source_system": system,
+            }
+        )

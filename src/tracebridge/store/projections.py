@@ -42,8 +42,12 @@ FACT_TABLES = {
     "quality_fact": t.quality_fact,
 }
 STATUS_KINDS = {
-    EventKind.RELEASED, EventKind.HELD, EventKind.HOLD_RELEASED, EventKind.REJECTED,
-    EventKind.RECALLED, EventKind.SCRAPPED,
+    EventKind.RELEASED,
+    EventKind.HELD,
+    EventKind.HOLD_RELEASED,
+    EventKind.REJECTED,
+    EventKind.RECALLED,
+    EventKind.SCRAPPED,
 }
 ORIGIN_OF = {
     EventKind.PRODUCED.value: "produced",
@@ -61,7 +65,7 @@ def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
     corrections = _known_corrections(conn, stored)
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     retractions: dict[datetime, set[int]] = defaultdict(set)
-    new_corrections = []
+    new_corrections: list[dict[str, Any]] = []
     touched_lots: set[LotKey] = set()
     touched_serials: set[LotKey] = set()
 
@@ -73,10 +77,15 @@ def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
         if ev.kind is EventKind.ERROR_DECLARED:
             for record_id in ev.corrects:
                 corrections[(system, record_id)] = item.record_time
-                new_corrections.append({
-                    "source_system": system, "source_record_id": record_id,
-                    "declared_by_seq": item.seq, "reason": ev.error_reason,
-                    "recorded_at": item.record_time})
+                new_corrections.append(
+                    {
+                        "source_system": system,
+                        "source_record_id": record_id,
+                        "declared_by_seq": item.seq,
+                        "reason": ev.error_reason,
+                        "recorded_at": item.record_time,
+                    }
+                )
         void_since = corrections.get((system, ev.source.record_id))
         for table, facts in facts_of(ev, seq=item.seq, record_time=item.record_time).items():
             if void_since is not None:
@@ -92,11 +101,15 @@ def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
     if new_corrections:
         insert_rows(conn, t.event_correction, new_corrections)
         for correction in new_corrections:
-            seqs = _seqs_of_record(conn, correction["source_system"],
-                                   correction["source_record_id"], before=correction["declared_by_seq"])
+            seqs = _seqs_of_record(
+                conn,
+                correction["source_system"],
+                correction["source_record_id"],
+                before=correction["declared_by_seq"],
+            )
             retractions[correction["recorded_at"]].update(seqs)
-    for when, seqs in retractions.items():
-        lots, serials = _retract(conn, sorted(seqs), when)
+    for when, withdrawn in retractions.items():
+        lots, serials = _retract(conn, sorted(withdrawn), when)
         touched_lots |= lots
         touched_serials |= serials
 
@@ -106,7 +119,9 @@ def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
     _set_position(conn, stored[-1].seq)
 
 
-def _known_corrections(conn: Connection, stored: Sequence[StoredEvent]) -> dict[tuple[str, str], datetime]:
+def _known_corrections(
+    conn: Connection, stored: Sequence[StoredEvent]
+) -> dict[tuple[str, str], datetime]:
     wanted: dict[str, set[str]] = defaultdict(set)
     for item in stored:
         wanted[item.event.source.system].add(item.event.source.record_id)
@@ -117,7 +132,8 @@ def _known_corrections(conn: Connection, stored: Sequence[StoredEvent]) -> dict[
         for start in range(0, len(ordered), CHUNK):
             part = ordered[start : start + CHUNK]
             query = select(c.source_record_id, c.recorded_at).where(
-                c.source_system == system, c.source_record_id.in_(part))
+                c.source_system == system, c.source_record_id.in_(part)
+            )
             for record_id, recorded_at in conn.execute(query):
                 found[(system, record_id)] = utc(recorded_at)
     return found
@@ -125,8 +141,9 @@ def _known_corrections(conn: Connection, stored: Sequence[StoredEvent]) -> dict[
 
 def _seqs_of_record(conn: Connection, system: str, record_id: str, *, before: int) -> list[int]:
     e = t.event.c
-    query = select(e.seq).where(e.source_system == system, e.source_record_id == record_id,
-                                e.seq < before)
+    query = select(e.seq).where(
+        e.source_system == system, e.source_record_id == record_id, e.seq < before
+    )
     return [int(s) for s in conn.execute(query).scalars()]
 
 
@@ -137,13 +154,17 @@ def _retract(conn: Connection, seqs: list[int], when: datetime) -> tuple[set[Lot
     for part in chunks(seqs, CHUNK):
         marks = in_list(conn, len(part))
         live = f"event_seq IN ({marks}) AND retracted_at IS NULL"
-        lots.update(conn.exec_driver_sql(f"SELECT gtin, lot FROM lot_event WHERE {live}", tuple(part)))
-        serials.update(conn.exec_driver_sql(f"SELECT gtin, serial FROM serial_fact WHERE {live}",
-                                            tuple(part)))
+        lots.update(
+            conn.exec_driver_sql(f"SELECT gtin, lot FROM lot_event WHERE {live}", tuple(part))
+        )
+        serials.update(
+            conn.exec_driver_sql(f"SELECT gtin, serial FROM serial_fact WHERE {live}", tuple(part))
+        )
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for table in FACT_TABLES.values():
-            conn.exec_driver_sql(f"UPDATE {table.name} SET retracted_at = {mark} WHERE {live}",
-                                 (stamp, *part))
+            conn.exec_driver_sql(
+                f"UPDATE {table.name} SET retracted_at = {mark} WHERE {live}", (stamp, *part)
+            )
     return lots, serials
 
 
@@ -162,9 +183,11 @@ def refresh_lots(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
         where, params = _key_filter(conn, "gtin, lot", part)
         conn.exec_driver_sql(f"DELETE FROM lot WHERE {where}", params)
-        query = ("SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, "
-                 f"supplier_lot, work_order, event_time FROM lot_event WHERE {where} "
-                 "AND retracted_at IS NULL ORDER BY gtin, lot, event_time, event_seq")
+        query = (
+            "SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, "
+            f"supplier_lot, work_order, event_time FROM lot_event WHERE {where} "
+            "AND retracted_at IS NULL ORDER BY gtin, lot, event_time, event_seq"
+        )
         grouped: dict[LotKey, list[Any]] = defaultdict(list)
         for row in conn.exec_driver_sql(query, params):
             grouped[(row.gtin, row.lot)].append(row)
@@ -179,10 +202,20 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
             origin = ORIGIN_OF[fact.kind]
             break
     quantity: float | None = None
-    state: dict[str, Any] = {"uom": None, "manufactured": None, "expiry": None, "work_order": None,
-                             "supplier": None, "supplier_lot": None}
+    state: dict[str, Any] = {
+        "uom": None,
+        "manufactured": None,
+        "expiry": None,
+        "work_order": None,
+        "supplier": None,
+        "supplier_lot": None,
+    }
     for fact in facts:
-        if fact.role != "input" and ORIGIN_OF.get(fact.kind) == origin and fact.quantity is not None:
+        if (
+            fact.role != "input"
+            and ORIGIN_OF.get(fact.kind) == origin
+            and fact.quantity is not None
+        ):
             quantity = (quantity or 0.0) + fact.quantity
             state["uom"] = state["uom"] or fact.uom
         for name in ("manufactured", "expiry"):
@@ -194,12 +227,22 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
             state["supplier"] = fact.party or state["supplier"]
             state["supplier_lot"] = fact.supplier_lot or state["supplier_lot"]
     initial = LotStatus.RELEASED if origin == "opening_balance" else LotStatus.QUARANTINE
-    kinds = [EventKind(f.kind) for f in facts if f.role == "subject" and EventKind(f.kind) in STATUS_KINDS]
+    kinds = [
+        EventKind(f.kind)
+        for f in facts
+        if f.role == "subject" and EventKind(f.kind) in STATUS_KINDS
+    ]
     final, conflicts = fold(kinds, initial)
     return {
-        "gtin": key[0], "lot": key[1], "origin": origin, "status": final.status.value,
-        "status_conflicts": len(conflicts), "quantity": quantity, **state,
-        "first_event_time": facts[0].event_time, "last_event_time": facts[-1].event_time,
+        "gtin": key[0],
+        "lot": key[1],
+        "origin": origin,
+        "status": final.status.value,
+        "status_conflicts": len(conflicts),
+        "quantity": quantity,
+        **state,
+        "first_event_time": facts[0].event_time,
+        "last_event_time": facts[-1].event_time,
     }
 
 
@@ -207,12 +250,23 @@ def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
         where, params = _key_filter(conn, "gtin, lot", part)
         conn.exec_driver_sql(f"DELETE FROM stock WHERE {where}", params)
-        query = ("SELECT gtin, lot, location, source_system, SUM(delta) AS quantity, "
-                 f"MAX(uom) AS uom FROM stock_move WHERE {where} AND retracted_at IS NULL "
-                 "GROUP BY gtin, lot, location, source_system")
-        rows = [{"gtin": r.gtin, "lot": r.lot, "location": r.location,
-                 "source_system": r.source_system, "quantity": round(r.quantity, 6), "uom": r.uom}
-                for r in conn.exec_driver_sql(query, params) if abs(r.quantity) > 1e-9]
+        query = (
+            "SELECT gtin, lot, location, source_system, SUM(delta) AS quantity, "
+            f"MAX(uom) AS uom FROM stock_move WHERE {where} AND retracted_at IS NULL "
+            "GROUP BY gtin, lot, location, source_system"
+        )
+        rows = [
+            {
+                "gtin": r.gtin,
+                "lot": r.lot,
+                "location": r.location,
+                "source_system": r.source_system,
+                "quantity": round(r.quantity, 6),
+                "uom": r.uom,
+            }
+            for r in conn.exec_driver_sql(query, params)
+            if abs(r.quantity) > 1e-9
+        ]
         insert_rows(conn, t.stock, rows)
 
 
@@ -220,20 +274,34 @@ def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
         where, params = _key_filter(conn, "gtin, serial", part)
         conn.exec_driver_sql(f"DELETE FROM serial WHERE {where}", params)
-        query = ("SELECT gtin, serial, lot, kind, location, party FROM serial_fact "
-                 f"WHERE {where} AND retracted_at IS NULL "
-                 "ORDER BY gtin, serial, event_time, event_seq")
+        query = (
+            "SELECT gtin, serial, lot, kind, location, party FROM serial_fact "
+            f"WHERE {where} AND retracted_at IS NULL "
+            "ORDER BY gtin, serial, event_time, event_seq"
+        )
         latest: dict[LotKey, dict[str, Any]] = {}
         for row in conn.exec_driver_sql(query, params):
             key = (row.gtin, row.serial)
-            state = latest.setdefault(key, {"gtin": row.gtin, "serial": row.serial, "lot": row.lot,
-                                            "status": row.kind, "location": None, "party": None})
+            state = latest.setdefault(
+                key,
+                {
+                    "gtin": row.gtin,
+                    "serial": row.serial,
+                    "lot": row.lot,
+                    "status": row.kind,
+                    "location": None,
+                    "party": None,
+                },
+            )
             if row.kind == EventKind.PRODUCED.value:
                 state["lot"] = row.lot
             state["status"] = row.kind
             state["location"] = row.location or state["location"]
-            if row.kind in (EventKind.SHIPPED.value, EventKind.DELIVERED.value,
-                            EventKind.RETURNED.value):
+            if row.kind in (
+                EventKind.SHIPPED.value,
+                EventKind.DELIVERED.value,
+                EventKind.RETURNED.value,
+            ):
                 state["party"] = row.party
         insert_rows(conn, t.serial, list(latest.values()))
 

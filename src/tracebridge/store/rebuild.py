@@ -22,8 +22,9 @@ def clear_projections(conn: Connection) -> None:
         conn.execute(delete(table))
 
 
-def rebuild(engine: Engine, *, batch: int = 5000,
-            progress: Callable[[int], None] | None = None) -> int:
+def rebuild(
+    engine: Engine, *, batch: int = 5000, progress: Callable[[int], None] | None = None
+) -> int:
     """Replay the whole log into fresh projections; return the number of events replayed."""
     replayed = 0
     with engine.begin() as conn:
@@ -31,15 +32,29 @@ def rebuild(engine: Engine, *, batch: int = 5000,
         last = 0
         while True:
             rows = conn.execute(
-                select(event.c.seq, event.c.body, event.c.record_time, event.c.version,
-                       event.c.supersedes_seq)
-                .where(event.c.seq > last).order_by(event.c.seq).limit(batch)).all()
+                select(
+                    event.c.seq,
+                    event.c.body,
+                    event.c.record_time,
+                    event.c.version,
+                    event.c.supersedes_seq,
+                )
+                .where(event.c.seq > last)
+                .order_by(event.c.seq)
+                .limit(batch)
+            ).all()
             if not rows:
                 break
-            stored = [StoredEvent(int(r.seq), CanonicalEvent.model_validate_json(r.body),
-                                  utc(r.record_time), int(r.version),
-                                  None if r.supersedes_seq is None else int(r.supersedes_seq))
-                      for r in rows]
+            stored = [
+                StoredEvent(
+                    int(r.seq),
+                    CanonicalEvent.model_validate_json(r.body),
+                    utc(r.record_time),
+                    int(r.version),
+                    None if r.supersedes_seq is None else int(r.supersedes_seq),
+                )
+                for r in rows
+            ]
             projections.apply(conn, stored)
             last = stored[-1].seq
             replayed += len(stored)

@@ -393,7 +393,9 @@ quality_fact = Table(
     Column("gtin", String(14), nullable=True),
     Column("lot", String(20), nullable=True),
     Column("serial", String(20), nullable=True),
-    Column("kind", String(40), nullable=False),  # complaint_received | nonconformance_raised | recalled
+    Column(
+        "kind", String(40), nullable=False
+    ),  # complaint_received | nonconformance_raised | recalled
     Column("reference", String(64), nullable=True),  # complaint / NC / recall number
     Column("party", String(64), nullable=True),
     Column("details", JSON, nullable=True),
