@@ -6,17 +6,27 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from tracebridge.domain.events import sha256_hex
 from tracebridge.mapping.records import FieldError, RawRecord
+from tracebridge.store.bulk import insert_rows
 from tracebridge.store.tables import dead_letter, raw_record
 
 
 def keep(conn: Connection, records: Sequence[RawRecord], *, received_at: datetime) -> list[int]:
-    """Insert the raw records and return their ids, in the same order."""
+    """Insert the raw records and return their ids, in the same order.
+
+    Call it with the chain head locked (``event_log.lock_chain_head``): ids are handed
+    out as max + 1 …, which is safe only while writers take turns.
+    """
+    if not records:
+        return []
+    last = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM raw_record").scalar_one()
+    ids = list(range(int(last) + 1, int(last) + 1 + len(records)))
     rows = [
         {
+            "id": raw_id,
             "source_system": r.source_system,
             "record_type": r.record_type,
             "record_key": r.record_key,
@@ -25,14 +35,10 @@ def keep(conn: Connection, records: Sequence[RawRecord], *, received_at: datetim
             "payload": r.payload,
             "payload_hash": sha256_hex(r.payload),
         }
-        for r in records
+        for raw_id, r in zip(ids, records, strict=True)
     ]
-    if not rows:
-        return []
-    result = conn.execute(
-        insert(raw_record).returning(raw_record.c.id, sort_by_parameter_order=True), rows
-    )
-    return [int(row_id) for row_id in result.scalars()]
+    insert_rows(conn, raw_record, rows)
+    return ids
 
 
 def dead_letters(
@@ -54,4 +60,4 @@ def dead_letters(
         for raw_id, raw, reason, errors in failures
     ]
     if rows:
-        conn.execute(insert(dead_letter), rows)
+        insert_rows(conn, dead_letter, rows)

@@ -109,6 +109,7 @@ class IngestService:
         summary = IngestSummary(received=len(batch))
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
+            head = event_log.lock_chain_head(conn)  # writers take turns from here on
             raw_ids = inbox.keep(conn, batch, received_at=now)
             pending: list[PendingEvent] = []
             masters: list[tuple[MasterRecord, int | None]] = []
@@ -133,7 +134,7 @@ class IngestService:
                     continue
                 pending.extend(PendingEvent(e, raw_id) for e in mapped.events)
                 masters.extend((m, raw_id) for m in mapped.master)
-            result = event_log.append(conn, pending, now=now)
+            result = event_log.append(conn, pending, now=now, head=head)
             projections.apply(conn, result.stored)
             summary.events_stored = len(result.stored)
             summary.duplicates = result.duplicates

@@ -78,7 +78,10 @@ def chunked(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-def lock_chain_head(conn: Connection) -> tuple[int, str, datetime | None]:
+ChainHead = tuple[int, str, datetime | None]
+
+
+def lock_chain_head(conn: Connection) -> ChainHead:
     """Take the writer lock and return (last seq, last row hash, last record time)."""
     if conn.dialect.name == "postgresql":
         row = conn.execute(select(chain_head).where(chain_head.c.id == 1).with_for_update()).one()
@@ -91,10 +94,17 @@ def lock_chain_head(conn: Connection) -> tuple[int, str, datetime | None]:
 
 
 def append(
-    conn: Connection, pending: Sequence[PendingEvent], *, now: datetime | None = None
+    conn: Connection,
+    pending: Sequence[PendingEvent],
+    *,
+    now: datetime | None = None,
+    head: ChainHead | None = None,
 ) -> AppendResult:
-    """Append new events (duplicates skipped) and return them with their positions."""
-    last_seq, prev_hash, last_time = lock_chain_head(conn)
+    """Append new events (duplicates skipped) and return them with their positions.
+
+    ``head`` is the chain head the caller already locked in this transaction, if any.
+    """
+    last_seq, prev_hash, last_time = head or lock_chain_head(conn)
     record_time = utc(now or datetime.now(UTC))
     if last_time is not None and record_time < last_time:
         record_time = last_time  # record time never runs backwards along the chain
