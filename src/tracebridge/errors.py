@@ -78,3 +78,9 @@ class StoreError(TraceBridgeError):
     """The event store could not complete an operation."""
 
     code = "store-error"
+
+
+class SimulationError(TraceBridgeError):
+    """The plant simulator was given settings it cannot use."""
+
+    code = "simulation-invalid"
