@@ -126,6 +126,24 @@ def test_every_lot_traces_to_the_truth(store: Container, truth: Truth) -> None:
     assert mismatches == [], f"{len(mismatches)} mismatches, first: {mismatches[:5]}"
 
 
+def test_lot_records_equal_the_truth(store: Container, truth: Truth) -> None:
+    """REQ-16, REQ-24: each lot's identity, dates, quantity, origin and status."""
+    columns = (t.lot.c.gtin, t.lot.c.lot, t.lot.c.origin, t.lot.c.quantity, t.lot.c.manufactured,
+               t.lot.c.expiry, t.lot.c.status, t.lot.c.supplier, t.lot.c.supplier_lot)
+    with store.engine.connect() as conn:
+        ours = {(r.gtin, r.lot): r for r in conn.execute(select(*columns))}
+    mismatches = []
+    for key, lot in truth.lots.items():
+        row = ours.get(key)
+        expected = (lot.origin, lot.quantity, lot.manufactured, lot.expiry, lot.status,
+                    lot.supplier, lot.supplier_lot)
+        got = None if row is None else (row.origin, row.quantity, row.manufactured, row.expiry,
+                                        row.status, row.supplier, row.supplier_lot)
+        if got != expected:
+            mismatches.append(f"{key}: {got} != {expected}")
+    assert mismatches == [], f"{len(mismatches)} of {len(truth.lots)}: {mismatches[:5]}"
+
+
 def test_stock_per_location_equals_the_truth(store: Container, truth: Truth) -> None:
     with store.engine.connect() as conn:
         rows = conn.execute(

@@ -8,13 +8,13 @@ UPDATE/DELETE triggers that abort; PostgreSQL gets a trigger function that raise
 
 from __future__ import annotations
 
-APPEND_ONLY_TABLES = ("raw_record", "event", "master_record")
+APPEND_ONLY_TABLES = ("raw_record", "event", "master_record", "dead_letter_action")
 APPEND_ONLY_MESSAGE = "append-only: history cannot be changed, append a correction instead"
 
 
-def sqlite_statements() -> list[str]:
+def sqlite_statements(tables: tuple[str, ...]) -> list[str]:
     statements = []
-    for table in APPEND_ONLY_TABLES:
+    for table in tables:
         for operation in ("UPDATE", "DELETE"):
             statements.append(
                 f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} "
@@ -24,13 +24,13 @@ def sqlite_statements() -> list[str]:
     return statements
 
 
-def postgresql_statements() -> list[str]:
+def postgresql_statements(tables: tuple[str, ...]) -> list[str]:
     statements = [
         "CREATE OR REPLACE FUNCTION tracebridge_refuse_change() RETURNS trigger AS $$ "
         "BEGIN RAISE EXCEPTION '% is " + APPEND_ONLY_MESSAGE + "', TG_TABLE_NAME "
         "USING ERRCODE = 'insufficient_privilege'; END; $$ LANGUAGE plpgsql"
     ]
-    for table in APPEND_ONLY_TABLES:
+    for table in tables:
         statements.append(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION tracebridge_refuse_change()"
@@ -42,5 +42,8 @@ def postgresql_statements() -> list[str]:
     return statements
 
 
-def install_statements(dialect: str) -> list[str]:
-    return postgresql_statements() if dialect == "postgresql" else sqlite_statements()
+def install_statements(dialect: str, tables: tuple[str, ...]) -> list[str]:
+    """Statements that make ``tables`` append-only; migrations name their tables explicitly."""
+    if dialect == "postgresql":
+        return postgresql_statements(tables)
+    return sqlite_statements(tables)

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from tracebridge.dictionary.loader import load_dictionary
 from tracebridge.domain.events import EventKind
 from tracebridge.domain.lot_status import LotStatus, fold
 from tracebridge.store import tables as t
@@ -56,6 +57,9 @@ ORIGIN_OF = {
 }
 
 LotKey = tuple[str, str]
+
+# Which source system's figure a lot's quantity is, per the data dictionary.
+LOT_QUANTITY_SYSTEM = load_dictionary().source_of_truth("lot", "quantity")
 
 
 def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
@@ -108,7 +112,7 @@ def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
                 before=correction["declared_by_seq"],
             )
             retractions[correction["recorded_at"]].update(seqs)
-    for when, withdrawn in retractions.items():
+    for when, withdrawn in sorted(retractions.items()):  # the earliest withdrawal wins
         lots, serials = _retract(conn, sorted(withdrawn), when)
         touched_lots |= lots
         touched_serials |= serials
@@ -185,6 +189,7 @@ def refresh_lots(conn: Connection, keys: set[LotKey]) -> None:
         conn.exec_driver_sql(f"DELETE FROM lot WHERE {where}", params)
         query = (
             "SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, "
+            "source_system, "
             f"supplier_lot, work_order, event_time FROM lot_event WHERE {where} "
             "AND retracted_at IS NULL ORDER BY gtin, lot, event_time, event_seq"
         )
@@ -201,7 +206,7 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
         if fact.role != "input" and fact.kind in ORIGIN_OF:
             origin = ORIGIN_OF[fact.kind]
             break
-    quantity: float | None = None
+    quantities: dict[str, float] = {}  # per source system: ERP and WMS both report receipts
     state: dict[str, Any] = {
         "uom": None,
         "manufactured": None,
@@ -216,7 +221,8 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
             and ORIGIN_OF.get(fact.kind) == origin
             and fact.quantity is not None
         ):
-            quantity = (quantity or 0.0) + fact.quantity
+            system = fact.source_system
+            quantities[system] = quantities.get(system, 0.0) + fact.quantity
             state["uom"] = state["uom"] or fact.uom
         for name in ("manufactured", "expiry"):
             if getattr(fact, name):
@@ -226,6 +232,7 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
         if fact.kind == EventKind.RECEIVED.value:
             state["supplier"] = fact.party or state["supplier"]
             state["supplier_lot"] = fact.supplier_lot or state["supplier_lot"]
+    quantity = _from_system_of_record(quantities, LOT_QUANTITY_SYSTEM)
     initial = LotStatus.RELEASED if origin == "opening_balance" else LotStatus.QUARANTINE
     kinds = [
         EventKind(f.kind)
@@ -244,6 +251,13 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
         "first_event_time": facts[0].event_time,
         "last_event_time": facts[-1].event_time,
     }
+
+
+def _from_system_of_record(per_system: dict[str, float], preferred: str) -> float | None:
+    """The preferred system's figure; another system's only when it has none."""
+    if preferred in per_system:
+        return round(per_system[preferred], 6)
+    return round(per_system[min(per_system)], 6) if per_system else None
 
 
 def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:

@@ -461,7 +461,9 @@ def upgrade() -> None:
         + "0" * 64
         + "', NULL)"
     )
-    for statement in install_statements(op.get_bind().dialect.name):
+    for statement in install_statements(
+        op.get_bind().dialect.name, ("raw_record", "event", "master_record")
+    ):
         op.execute(statement)
 
 
