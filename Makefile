@@ -100,11 +100,11 @@ lint: venv ## ruff, import-linter contracts, mypy --strict (runs all three, fail
 	$(BIN)/mypy src || failed+=(mypy); \
 	if (( $${#failed[@]} )); then echo "lint failed: $${failed[*]}" >&2; exit 1; fi
 
-# Without TRACEBRIDGE_TEST_POSTGRES_URL, services.sh starts a throwaway PostgreSQL for the run
+# Without TRACEBRIDGE_TEST_POSTGRES_URL / _AMQP_URL, services.sh starts a throwaway PostgreSQL and RabbitMQ for the run
 # when the server is installed, so `make test` alone is complete on a fresh machine.
-test: venv lock-check lint ## Lint, then every test, on SQLite and PostgreSQL
+test: venv lock-check lint ## Lint, then every test, on SQLite, PostgreSQL and RabbitMQ
 	@rc=0; \
-	bash scripts/services.sh with postgres -- \
+	bash scripts/services.sh with postgres rabbitmq -- \
 	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || rc=$$?; \
 	if (( rc == 5 )); then echo "make test: pytest collected no tests — that is a failure" >&2; fi; \
 	exit $$rc

@@ -182,9 +182,54 @@ pg_forget() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# RabbitMQ: the AMQP connector issue adds `service_rabbitmq` here (see SETUP-NOTES for the
-# start/wait/shutdown sequence) with `url_var_rabbitmq=TRACEBRIDGE_TEST_AMQP_URL`.
+# RabbitMQ: Debian's rabbitmq-server on loopback; its wrapper drops to the rabbitmq user itself.
+# `rabbitmqctl wait` on the pid file (not await_startup, which fails while the node boots).
 # ---------------------------------------------------------------------------------------------
+url_var_rabbitmq=TRACEBRIDGE_TEST_AMQP_URL
+RABBIT_STATE_FILE="$STATE_DIR/rabbitmq.started"
+
+rabbit_env() {
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_DIST_PORT=25672
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+service_rabbitmq() {
+    case $1 in
+        available) command -v rabbitmq-server >/dev/null && command -v rabbitmqctl >/dev/null ;;
+        running) rabbitmqctl -q status >/dev/null 2>&1 ;;
+        url) printf 'amqp://guest:guest@127.0.0.1:5672/\n' ;;
+        start)
+            if service_rabbitmq running; then
+                say "RabbitMQ already running"
+            else
+                service_rabbitmq available ||
+                    die "cannot start RabbitMQ: need rabbitmq-server (Debian package rabbitmq-server)"
+                rabbit_env
+                say "starting RabbitMQ on 127.0.0.1:5672"
+                rabbitmq-server -detached >/dev/null
+                rabbitmqctl wait --timeout 60 \
+                    "/var/lib/rabbitmq/mnesia/rabbit@$(hostname -s).pid" >/dev/null ||
+                    die "RabbitMQ did not start (see /var/log/rabbitmq)"
+                mkdir -p "$STATE_DIR"
+                touch "$RABBIT_STATE_FILE"
+                say "RabbitMQ running"
+            fi
+            printf 'export %s=%s\n' "$url_var_rabbitmq" "$(service_rabbitmq url)"
+            ;;
+        stop)
+            if [[ ! -f $RABBIT_STATE_FILE ]]; then
+                say "RabbitMQ: nothing started from this checkout"
+                return 0
+            fi
+            rabbitmqctl -q shutdown >/dev/null 2>&1 || true
+            epmd -kill >/dev/null 2>&1 || true
+            rm -f "$RABBIT_STATE_FILE"
+            say "RabbitMQ stopped"
+            ;;
+        *) die "service_rabbitmq: unknown action '$1'" ;;
+    esac
+}
+
 
 # ---------------------------------------------------------------------------------------------
 # Commands

@@ -84,3 +84,42 @@ class SimulationError(TraceBridgeError):
     """The plant simulator was given settings it cannot use."""
 
     code = "simulation-invalid"
+
+
+# ---- connectors in (REST, drop folder) and the dead-letter store
+
+
+class Unauthorized(TraceBridgeError):
+    """A connector call without the source's API key, or with a wrong one."""
+
+    code = "unauthorized"
+
+
+class PayloadTooLarge(TraceBridgeError):
+    """A posted batch exceeds the byte or record limit."""
+
+    code = "payload-too-large"
+
+
+class UnsupportedSource(TraceBridgeError):
+    """A source cannot be used this way (e.g. posting JSON to a source with a CSV mapping)."""
+
+    code = "unsupported-source"
+
+
+class DeadLetterClosed(TraceBridgeError):
+    """A dead letter that was already retried or discarded cannot be acted on again."""
+
+    code = "dead-letter-closed"
+
+
+class ReasonRequired(TraceBridgeError, ValueError):
+    """Discarding a dead letter needs an actor and a reason."""
+
+    code = "reason-required"
+
+
+class ConnectorError(TraceBridgeError):
+    """A connector (message broker, database poller) is misconfigured or its source failed."""
+
+    code = "connector-failed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,3 +22,15 @@ class Settings(BaseSettings):
     port: int = 8000
     batch_size: int = 5000
     data_dir: Path = Path("var")
+
+    # ---- connectors in (REST, drop folder)
+    # Per-source API keys for ``POST /ingest/{source}``, as JSON: {"wms": "secret"}. A source
+    # without a key accepts nothing.
+    api_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    max_batch_bytes: int = 5 * 1024 * 1024
+    max_batch_records: int = 10_000
+    # Which mapping each source posts with, as JSON {"acme": "path/to/acme.yaml"}; a source not
+    # listed uses the built-in mapping of the same name.
+    ingest_mappings: dict[str, str] = Field(default_factory=dict)
+    # A dropped file is taken once its size and mtime are unchanged for this long.
+    watch_settle_seconds: float = 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,9 +94,7 @@ def test_health_checks_the_database(client: TestClient) -> None:
 def test_health_reports_an_unreachable_database(sqlite_container: Container) -> None:
     from sqlalchemy import create_engine
 
-    broken = Container(settings=sqlite_container.settings,
-                       engine=create_engine("sqlite:////nonexistent-dir/x.db"),
-                       ingest=sqlite_container.ingest, trace=sqlite_container.trace)
+    broken = replace(sqlite_container, engine=create_engine("sqlite:////nonexistent-dir/x.db"))
     response = TestClient(create_app(broken)).get("/health")
     assert response.status_code == 503 and response.json()["database"] == "error"
 

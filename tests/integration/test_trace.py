@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from tracebridge.bootstrap import Container
 from tracebridge.domain.events import (
@@ -32,6 +33,7 @@ from tracebridge.domain.identifiers import gs1_check_digit
 from tracebridge.domain.master import MasterRecord
 from tracebridge.errors import Ambiguous, InvalidIdentifier, NotFound
 from tracebridge.store import master_data
+from tracebridge.trace.model import TraceResult
 from tracebridge.trace.reference import lot_link, parse_reference, serial_link
 from tracebridge.trace.service import TraceService
 
@@ -396,6 +398,104 @@ def test_as_of_lot_status_is_folded_from_the_facts_valid_then(container: Contain
     now = container.trace.trace("ST-1")
     assert now.lot.status == "quarantine" and now.release is None
     assert container.trace.trace("ST-1", as_of=produced).lot.status == "quarantine"
+
+
+# ------------------------------------------------------------------------ now == fold of the facts
+
+
+def _comparable(result: TraceResult, asked: datetime) -> dict[str, Any]:
+    """A trace without its ``as_of``, and without the end of storage windows still open
+    when it was ``asked`` (they end at the trace time)."""
+    data = result.model_dump(exclude={"as_of"})
+    for window in (data.get("backward") or {}).get("environment", []):
+        if window["purpose"] == "stored" and window["end"] >= asked:
+            window["end"] = None
+    return data
+
+
+@pytest.mark.parametrize("ref", ["FG-100", "KIT-9", "IMP-1", "CF-1", "OB-1", "RES-001",
+                                 serial_link(IMPLANT, "S1"), serial_link(IMPLANT, "S3")])
+def test_trace_now_equals_the_fold_of_the_facts_in_force(plant: Container, ref: str) -> None:
+    """A trace now reads the lot and stock projections; as of the latest record time it
+    folds the facts itself. Both must say the same (REQ-22, REQ-26)."""
+    asked = datetime.now(UTC)
+    latest = asked + timedelta(seconds=1)
+    now = plant.trace.trace(ref)
+    folded = plant.trace.trace(ref, as_of=latest)
+    assert folded.as_of == latest and now.as_of is None
+    assert _comparable(now, asked) == _comparable(folded, asked)
+
+
+def test_stock_system_of_record_is_chosen_by_movements_not_balance(container: Container) -> None:
+    """WMS moved the lot and holds none of it: ERP's stale balance is not shown instead."""
+    container.ingest.append_events([
+        ev(EventKind.PRODUCED, 0, lots=(lot(FG, "SR-1", 10),), work_order="WO-SR",
+           biz_location="WH-FG"),
+        ev(EventKind.RECEIVED, 1, system="wms", lots=(lot(FG, "SR-1", 10),),
+           biz_location="WH-FG"),
+        shipped(2, lot(FG, "SR-1", 10), "DN-SR", "HOSP-1"),  # WMS only: ERP missed it
+    ])
+    for as_of in (None, datetime.now(UTC) + timedelta(seconds=1)):
+        fwd = container.trace.trace("SR-1", direction="forward", as_of=as_of).forward
+        assert fwd is not None
+        assert fwd.stock == []
+        assert [(s.shipment, s.source_system) for s in fwd.shipments] == [("DN-SR", "wms")]
+
+
+def test_environment_windows_follow_each_stay_of_a_component(container: Container) -> None:
+    """REQ-22: stored at WH-RM, moved to CR-1, part moved back, the rest consumed there."""
+    container.ingest.append_events([
+        ev(EventKind.RECEIVED, 0, lots=(lot(RESIN, "ST-R", 100),), biz_location="WH-RM"),
+        ev(EventKind.MOVED, 1, lots=(lot(RESIN, "ST-R", 100),), biz_location="CR-1",
+           details={"from_location": "WH-RM"}),
+        ev(EventKind.CONSUMED, 2, work_order="WO-ST", biz_location="CR-1",
+           inputs=(lot(RESIN, "ST-R", 60),)),
+        ev(EventKind.MOVED, 3, lots=(lot(RESIN, "ST-R", 40),), biz_location="WH-RM",
+           details={"from_location": "CR-1"}),
+        ev(EventKind.PRODUCED, 4, lots=(lot(FG, "ST-FG", 60),), work_order="WO-ST",
+           biz_location="CR-1"),
+        *[ev(EventKind.ENVIRONMENT_OBSERVED, h, biz_location=place,
+             sensor=(SensorReading(type="temperature", value=value, uom="CEL"),))
+          for h, place, value in ((0.5, "WH-RM", 15.0), (1.5, "CR-1", 21.0),
+                                  (2.5, "CR-1", 23.0), (3.5, "WH-RM", 16.0))],
+    ])
+    back = container.trace.trace(lot_link(FG, "ST-FG"), direction="backward").backward
+    assert back is not None
+    stays = [(w.location, w.start, w.end, [(s.readings, s.minimum, s.maximum)
+                                           for s in w.statistics])
+             for w in back.environment if w.lot == "ST-R"]
+    assert stays[:2] == [("WH-RM", at(0), at(1), [(1, 15.0, 15.0)]),
+                         ("CR-1", at(1), at(3), [(2, 21.0, 23.0)])]
+    [(place, start, _end, readings)] = stays[2:]
+    assert (place, start, readings) == ("WH-RM", at(3), [(1, 16.0, 16.0)])  # still there
+
+
+def test_fan_out_forward_trace_keeps_every_shipment_line(sqlite_container: Container) -> None:
+    """One component lot in 300 work orders whose lots ship in 300 deliveries: every line
+    is in the result, and the trace takes a bounded number of statements (no N+1)."""
+    fan = 300
+    events = [ev(EventKind.RECEIVED, 0, lots=(lot(RESIN, "FAN-C", fan * 2),),
+                 biz_location="WH-RM")]
+    for i in range(fan):
+        made = lot(FG, f"FAN-{i:03d}", 2)
+        events.append(ev(EventKind.PRODUCED, 1 + i / 100, lots=(made,), work_order=f"WO-F{i}",
+                         inputs=(lot(RESIN, "FAN-C", 2),), biz_location="CR-1"))
+        events.append(shipped(5 + i / 100, made, f"DN-F{i:03d}", f"CUST-{i % 7}"))
+    sqlite_container.ingest.append_events(events)
+    statements: list[str] = []
+
+    def count(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.set_trace_callback(statements.append)
+
+    event.listen(sqlite_container.engine, "checkout", count)
+    result = sqlite_container.trace.trace(lot_link(RESIN, "FAN-C"), direction="forward")
+    event.remove(sqlite_container.engine, "checkout", count)
+    fwd = result.forward
+    assert fwd is not None and len(fwd.lots) == fan
+    assert sorted(s.shipment for s in fwd.shipments) == [f"DN-F{i:03d}" for i in range(fan)]
+    assert sum(c.totals[0].shipped for c in fwd.customers) == fan * 2
+    assert sum(c.shipments for c in fwd.customers) == fan and len(fwd.customers) == 7
+    assert len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]) < 20
 
 
 # ------------------------------------------------------------------------ parsing (no database)

@@ -79,7 +79,7 @@ def test_a_file_no_record_type_reads_is_refused(tmp_path: Path) -> None:
     ("{unknown: reject, values", "{values", 7, "explicit unknown-code policy"),
     ("result: {field: RES, map: result}", "result: {field: RES, map: results}", 18,
      "unknown code list 'results'"),
-    ("format: csv", "format: xml", 4, "format 'xml' is not supported"),
+    ("format: csv", "format: edifact", 4, "format 'edifact' is not supported"),
     ("timezone: Europe/Berlin", "timezone: Mars/Olympus", 5, "unknown time zone"),
     ('record_id: "{ID}"', 'record_id: "{ID}"\n    record_id: ID', 12, "given twice"),
     ("        lots: [{gtin: GTIN, lot: LOT}]\n        inspection",

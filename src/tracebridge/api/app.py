@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from tracebridge.api import errors
-from tracebridge.api.routes import health, trace
+from tracebridge.api.routes import dlq, health, ingest, metrics, quality, trace
 from tracebridge.bootstrap import Container
 
 
@@ -35,4 +35,8 @@ def create_app(container: Container) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(trace.router)
+    app.include_router(ingest.router)
+    app.include_router(dlq.router)
+    app.include_router(quality.router)
+    app.include_router(metrics.router)
     return app

@@ -13,7 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracebridge.errors import Ambiguous, InvalidIdentifier, NotFound, TraceBridgeError
+from tracebridge.errors import (
+    Ambiguous,
+    IllegalTransition,
+    InvalidIdentifier,
+    NotFound,
+    TraceBridgeError,
+)
 
 
 class ErrorBody(BaseModel):
@@ -30,7 +36,7 @@ class ErrorBody(BaseModel):
 
 
 STATUS: dict[type[TraceBridgeError], int] = {NotFound: 404, Ambiguous: 409,
-                                             InvalidIdentifier: 422}
+                                             InvalidIdentifier: 422, IllegalTransition: 409}
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Nothing matches; suggestions lists the nearest."},

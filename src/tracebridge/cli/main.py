@@ -7,7 +7,19 @@ from __future__ import annotations
 
 import typer
 
-from tracebridge.cli import dictionary, sim, store, trace, udi
+from tracebridge.cli import (
+    connectors,
+    dictionary,
+    dlq,
+    mapping,
+    quality,
+    sim,
+    status,
+    store,
+    trace,
+    udi,
+    watch,
+)
 
 app = typer.Typer(
     name="tracebridge",
@@ -18,8 +30,14 @@ app = typer.Typer(
 app.add_typer(udi.app, name="udi")
 app.add_typer(dictionary.app, name="dictionary")
 app.add_typer(sim.app, name="sim")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(mapping.app, name="mapping")
 trace.register(app)
 store.register(app)
+watch.register(app)
+status.register(app)
+quality.register(app)
+connectors.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -9,7 +9,7 @@ rolls the whole batch back, so a retried delivery is neither lost nor doubled.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -21,10 +21,11 @@ from sqlalchemy import Engine
 from tracebridge.domain.events import CanonicalEvent
 from tracebridge.domain.master import MasterRecord
 from tracebridge.errors import TraceBridgeError
-from tracebridge.ingest import inbox
+from tracebridge.ingest import checkpoints, inbox
 from tracebridge.mapping.records import FieldError, MappedRecord, RawRecord, RecordRejected
-from tracebridge.store import event_log, master_data, projections
+from tracebridge.store import event_log, writer
 from tracebridge.store.event_log import PendingEvent
+from tracebridge.store.writer import Reaction
 
 
 class RecordMapper(Protocol):
@@ -74,9 +75,12 @@ def batched(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]
 
 
 class IngestService:
-    def __init__(self, engine: Engine, *, batch_size: int = 5000) -> None:
+    def __init__(
+        self, engine: Engine, *, batch_size: int = 5000, reactions: Sequence[Reaction] = ()
+    ) -> None:
         self.engine = engine
         self.batch_size = batch_size
+        self.reactions = tuple(reactions)
 
     def ingest_paths(
         self,
@@ -105,7 +109,27 @@ class IngestService:
                 progress(len(batch))
         return summary
 
-    def _ingest_batch(self, mapper: RecordMapper, batch: list[RawRecord]) -> IngestSummary:
+    def ingest_batch(
+        self,
+        mapper: RecordMapper,
+        records: Sequence[RawRecord],
+        *,
+        checkpoint: tuple[str, str] | None = None,
+    ) -> IngestSummary:
+        """Ingest ``records`` as ONE transaction, whatever their number.
+
+        ``checkpoint`` — (connector name, position) — is written in that same
+        transaction, so a connector's position always matches what was committed.
+        """
+        return self._ingest_batch(mapper, list(records), checkpoint=checkpoint)
+
+    def _ingest_batch(
+        self,
+        mapper: RecordMapper,
+        batch: list[RawRecord],
+        *,
+        checkpoint: tuple[str, str] | None = None,
+    ) -> IngestSummary:
         summary = IngestSummary(received=len(batch))
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
@@ -134,23 +158,23 @@ class IngestService:
                     continue
                 pending.extend(PendingEvent(e, raw_id) for e in mapped.events)
                 masters.extend((m, raw_id) for m in mapped.master)
-            result = event_log.append(conn, pending, now=now, head=head)
-            projections.apply(conn, result.stored)
-            summary.events_stored = len(result.stored)
-            summary.duplicates = result.duplicates
-            if masters:
-                summary.master_versions = master_data.append_versions(
-                    conn, masters, record_time=now
-                )
+            recorded = writer.record(
+                conn, pending, now=now, head=head, reactions=self.reactions, masters=masters
+            )
+            summary.events_stored = len(recorded.result.stored)
+            summary.duplicates = recorded.result.duplicates
+            summary.master_versions = recorded.master_versions
             inbox.dead_letters(conn, failures, created_at=now)
+            if checkpoint is not None:
+                checkpoints.save(conn, *checkpoint, now=now)
         return summary
 
     def append_events(self, events: Iterable[CanonicalEvent]) -> event_log.AppendResult:
         """Append events that were not mapped from a raw record (tests, corrections)."""
         with self.engine.begin() as conn:
-            result = event_log.append(conn, [PendingEvent(e) for e in events])
-            projections.apply(conn, result.stored)
-        return result
+            pending = [PendingEvent(e) for e in events]
+            now = datetime.now(UTC)
+            return writer.record(conn, pending, now=now, reactions=self.reactions).result
 
 
 def expand(paths: Iterable[Path]) -> Iterator[Path]:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from tracebridge.domain.events import EventKind, format_offset
 from tracebridge.domain.master import MASTER_ENTITIES
 from tracebridge.errors import MappingError
+from tracebridge.mapping.expressions import compile_condition_expression
 from tracebridge.mapping.values import (
     CompileContext,
     Fields,
@@ -42,7 +43,7 @@ BuildFn = Callable[[Fields, tuple[datetime, str]], dict[str, Any]]
 _SCALAR_KEYS = ("parent", "read_point", "biz_location", "source_party", "destination_party",
                 "disposition", "biz_step", "operator", "equipment", "work_order", "operation",
                 "error_reason")
-_EVENT_KEYS = {"kind", "time", "lots", "inputs", "children", "biz_transactions", "sensor",
+_EVENT_KEYS = {"kind", "time", "when", "lots", "inputs", "children", "biz_transactions", "sensor",
                "inspection", "details", "corrects", *_SCALAR_KEYS}
 _LOT_KEYS = {"gtin", "lot", "quantity", "uom", "serials", "expiry", "manufactured", "optional"}
 
@@ -72,35 +73,29 @@ def _offset_text(offset: timedelta | None) -> str:
 
 
 def compile_time(spec: Any, zone_name: str, fallback: str) -> TimeFn:
-    """``{date: F, time: F, format: ...}``, ``{field: F, format: ...}`` or ``{epoch_ms: F}``."""
-    node = expect_keys(spec, {"date", "time", "field", "format", "epoch_ms"}, "time", fallback)
+    """``{date: F, time: F, format: ...}``, ``{field: F, format: ...}``, ``{epoch_ms: F}``
+    or ``{epoch_s: F}``; ``format: iso`` reads ISO 8601 with or without an offset, and
+    ``timezone:`` overrides the mapping's zone for local times."""
+    node = expect_keys(spec, {"date", "time", "field", "format", "epoch_ms", "epoch_s",
+                              "timezone"}, "time", fallback)
     here = node.where()
+    zone_name = str(node.get("timezone", zone_name))
     try:
         zone = ZoneInfo(zone_name)
     except (KeyError, ValueError) as e:
-        raise MappingError(f"{here}: unknown time zone '{zone_name}'") from e
-    if "epoch_ms" in node:
-        name = str(node["epoch_ms"])
-        get_ms = compile_path(name)
-
-        def from_epoch(fields: Fields) -> tuple[datetime, str]:
-            raw = get_ms(fields)
-            if raw is None:
-                raise Problem("missing-field", name, "the event time is missing")
-            if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-                raise Problem("invalid-value", name, "expected epoch milliseconds", raw)
-            try:
-                moment = datetime.fromtimestamp(float(raw) / 1000, tz=UTC)
-            except (ValueError, OverflowError, OSError):
-                raise Problem("invalid-value", name, "expected epoch milliseconds", raw) from None
-            return moment, _offset_text(moment.astimezone(zone).utcoffset())
-
-        return from_epoch
+        raise MappingError(f"{node.where('timezone') if 'timezone' in node else here}: "
+                           f"unknown time zone '{zone_name}'; expected an IANA name such as "
+                           "Asia/Shanghai") from e
+    for key, scale in (("epoch_ms", 1000.0), ("epoch_s", 1.0)):
+        if key in node:
+            return _epoch(str(node[key]), scale, zone)
     names = [str(node[k]) for k in ("date", "time", "field") if k in node]
     if not names or ("field" in node and "date" in node):
-        raise MappingError(f"{here}: time needs 'epoch_ms', 'field', or 'date' (+ 'time')")
+        raise MappingError(f"{here}: time needs 'epoch_ms', 'epoch_s', 'field', or "
+                           "'date' (+ 'time')")
     getters = [compile_path(n) for n in names]
-    parse = compile_datetime_format(str(node.get("format", "%Y-%m-%dT%H:%M:%S")))
+    fmt = str(node.get("format", "%Y-%m-%dT%H:%M:%S"))
+    parse = _parse_iso if fmt == "iso" else compile_datetime_format(fmt)
 
     def from_local(fields: Fields) -> tuple[datetime, str]:
         parts = []
@@ -111,13 +106,40 @@ def compile_time(spec: Any, zone_name: str, fallback: str) -> TimeFn:
             parts.append(str(value))
         text = " ".join(parts)
         try:
-            local = parse(text).replace(tzinfo=zone)
+            moment = parse(text)
         except ValueError as e:
             raise Problem("invalid-value", "+".join(names), f"not a valid time: {e}",
                           text) from None
+        local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
         return local.astimezone(UTC), _offset_text(local.utcoffset())
 
     return from_local
+
+
+def _parse_iso(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"'{text}' is not an ISO 8601 date-time") from None
+
+
+def _epoch(name: str, scale: float, zone: ZoneInfo) -> TimeFn:
+    get = compile_path(name)
+    unit = "milliseconds" if scale == 1000.0 else "seconds"
+
+    def from_epoch(fields: Fields) -> tuple[datetime, str]:
+        raw = get(fields)
+        if raw is None:
+            raise Problem("missing-field", name, "the event time is missing")
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise Problem("invalid-value", name, f"expected epoch {unit}", raw)
+        try:
+            moment = datetime.fromtimestamp(float(raw) / scale, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            raise Problem("invalid-value", name, f"expected epoch {unit}", raw) from None
+        return moment, _offset_text(moment.astimezone(zone).utcoffset())
+
+    return from_epoch
 
 
 def _compile_lots(spec: Any, ctx: CompileContext, fallback: str) -> Callable[[Fields], list[Any]]:
@@ -291,6 +313,9 @@ def route_codes(spec: Any, field: str | None) -> frozenset[str] | None:
 
 
 def compile_condition(spec: Any, fallback: str) -> Callable[[Fields], bool]:
+    """``{FIELD: code | [codes] | present | absent, ...}`` (all must hold) or CEL text."""
+    if isinstance(spec, str):
+        return compile_condition_expression(spec, fallback)
     node = expect_keys(spec, set(spec) if isinstance(spec, dict) else set(), "when", fallback)
     tests: list[Callable[[Fields], bool]] = []
     for name, wanted in node.items():

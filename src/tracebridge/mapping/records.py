@@ -24,6 +24,7 @@ class RawRecord:
     origin: str  # where it came from: "path/to/file.csv:17"
     fields: dict[str, Any]  # parsed from ``payload``
     record_key: str | None = None  # the source's own id of the record, when known
+    problem: str | None = None  # why no fields could be read from ``payload``, if so
 
 
 @dataclass(frozen=True, slots=True)

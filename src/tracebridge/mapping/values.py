@@ -2,13 +2,15 @@
 
 An expression reads the record's fields and returns a value or ``None`` (absent):
 
-* ``BWART`` or ``ref.order`` — a field, by name or dotted path into nested objects;
+* ``BWART`` or ``ref.order`` — a field, by name or dotted path into nested objects
+  (``lot_id.0``: the first item of a list);
 * ``"{WERKS}-{LGORT}"`` — a template (absent if any field in it is absent);
 * ``{const: EA}`` — a constant;
 * ``{field: MENGE, type: float, map: unit_codes, default: ..., negate: true}``;
 * ``{date: VFDAT, format: "%d.%m.%Y"}`` — a printed date, returned as ISO ``YYYY-MM-DD``;
 * ``{quantity: MENGE, unit: MEINS, material: MATNR}`` — converted into the mapping's
-  target unit with its ``units`` table.
+  target unit with its ``units`` table;
+* ``{expr: "double(r.qty) * 50.0"}`` — computed in CEL (see ``expressions``).
 
 A value the record cannot support raises :class:`Problem`; the engine turns problems into
 :class:`~tracebridge.mapping.records.RecordRejected` with a stable reason.
@@ -48,7 +50,8 @@ class Problem(Exception):
 @dataclass(frozen=True)
 class CodeList:
     values: dict[str, str]
-    unknown: str  # reject | keep
+    unknown: str  # reject | keep | default
+    default: str | None = None  # the code an unknown one becomes under ``unknown: default``
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,12 @@ def compile_path(path: str) -> ValueFn:
     def get_nested(fields: Fields) -> Any:
         value: Any = fields
         for part in parts:
-            if not isinstance(value, dict):
+            if isinstance(value, dict):
+                value = value.get(part)
+            elif isinstance(value, list) and part.isdigit():
+                value = value[int(part)] if int(part) < len(value) else None
+            else:
                 return None
-            value = value.get(part)
         if isinstance(value, str):
             value = value.strip()
             return value or None
@@ -237,7 +243,7 @@ def compile_value(spec: Any, ctx: CompileContext, where: str) -> ValueFn:
                            f"got {spec!r}")
     here = spec.where() if hasattr(spec, "where") else where
     known = {"const", "field", "type", "map", "default", "negate", "date", "format", "quantity",
-             "unit", "material"}
+             "unit", "material", "expr"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise MappingError(f"{here}: unknown key(s) {', '.join(unknown)} in a value; "
@@ -245,12 +251,15 @@ def compile_value(spec: Any, ctx: CompileContext, where: str) -> ValueFn:
     if "const" in spec:
         constant = spec["const"]
         return lambda fields: constant
+    if "expr" in spec:
+        return _compile_expr(spec, ctx, here)
     if "quantity" in spec:
         return _compile_quantity(spec, ctx, here)
     if "date" in spec:
         return _compile_date(spec, here)
     if "field" not in spec:
-        raise MappingError(f"{here}: a value mapping needs 'field', 'const', 'date' or 'quantity'")
+        raise MappingError(f"{here}: a value mapping needs 'field', 'const', 'date', 'quantity' "
+                           "or 'expr'")
     name = str(spec["field"])
     getter = compile_value(name, ctx, here)
     convert = _convert(str(spec.get("type", "str")), here)
@@ -274,8 +283,30 @@ def compile_value(spec: Any, ctx: CompileContext, where: str) -> ValueFn:
             elif code_list.unknown == "reject":
                 raise Problem("unknown-code", name, f"unknown code '{key}', expected one of "
                               f"{', '.join(sorted(code_list.values))}", key)
+            elif code_list.default is not None:
+                raw = code_list.default
         result = convert(raw, name)
         return -result if negate else result
+
+    return value
+
+
+def _compile_expr(spec: dict[str, Any], ctx: CompileContext, where: str) -> ValueFn:
+    from tracebridge.mapping.expressions import compile_expression  # it builds on this module
+
+    extra = sorted(set(spec) - {"expr", "type", "map", "default"})
+    if extra:
+        raise MappingError(f"{where}: '{extra[0]}' cannot be combined with 'expr'")
+    evaluate = compile_expression(str(spec["expr"]), where, name=str(spec["expr"])[:60])
+    if "type" not in spec and "map" not in spec and "default" not in spec:
+        return evaluate
+    # the value is the expression's result, then converted like a field's
+    inner: dict[str, Any] = {"field": "<expr>",
+                             **{k: spec[k] for k in ("type", "map", "default") if k in spec}}
+    convert = compile_value(inner, ctx, where)
+
+    def value(fields: Fields) -> Any:
+        return convert({"<expr>": evaluate(fields)})
 
     return value
 

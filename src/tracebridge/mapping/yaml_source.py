@@ -42,7 +42,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if not isinstance(key, str):
-            raise MappingError(f"{loader.source_name}:{line}: keys must be text, got {key!r}")
+            hint = (" (YAML reads unquoted yes/no/on/off/true/false as booleans: quote the key)"
+                    if isinstance(key, bool) else "")
+            raise MappingError(f"{loader.source_name}:{line}: keys must be text, got {key!r}"
+                               f"{hint}")
         if key in result:
             raise MappingError(
                 f"{loader.source_name}:{line}: key '{key}' given twice "

@@ -196,6 +196,7 @@ lot_event = Table(
     Column("source_system", String(64), nullable=False),
     *_validity(),
     Index("ix_lot_event_lot", "gtin", "lot", "event_time"),
+    Index("ix_lot_event_kind", "gtin", "lot", "kind"),  # receipts and status changes (trace)
 )
 
 event_correction = Table(
@@ -340,6 +341,7 @@ shipment_line = Table(
     Index("ix_shipment_line_lot", "gtin", "lot"),
     Index("ix_shipment_line_serial", "gtin", "serial"),
     Index("ix_shipment_line_shipment", "shipment"),
+    Index("ix_shipment_line_sscc", "sscc"),  # a serial's shipments via its pallet (trace)
 )
 
 inspection_fact = Table(
@@ -421,3 +423,83 @@ PROJECTION_TABLES = (
     projection_position,
 )
 HISTORY_TABLES = (raw_record, event, master_record)
+
+# ---------------------------------------------------------------- outbox
+# Messages to other systems (WMS, ERP), written in the same transaction as the decision or
+# event that caused them, then sent by ``tracebridge.dispatch``. A message is sent only after
+# every earlier message of the same (target, gtin, lot) was acknowledged, so ``sequence``
+# numbers each lot's messages per target.
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _ts("created_at"),
+    Column("target", String(64), nullable=False),  # wms, erp … (a dispatch target's name)
+    Column("kind", String(40), nullable=False),  # canonical event kind: held, hold_released …
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("sequence", Integer, nullable=False),  # 1, 2, … per (target, gtin, lot)
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("event_seq", _ID, nullable=True),  # the event that caused the message
+    Column("payload", JSON, nullable=False),  # already in the target's own field names
+    Column("status", String(16), nullable=False),  # pending | done | dead
+    Column("attempts", Integer, nullable=False),
+    _ts("next_attempt_at"),
+    Column("last_error", Text, nullable=True),
+    _ts("dispatched_at", nullable=True),
+    UniqueConstraint("target", "gtin", "lot", "sequence", name="uq_outbox_lot_sequence"),
+    Index("ix_outbox_ready", "status", "next_attempt_at"),
+)
+
+# ---------------------------------------------------------------- connector checkpoints
+# Written by ``ingest/checkpoints.py`` in the same transaction as the batch it covers, so a
+# connector restarted after a crash resumes exactly after the last committed batch.
+
+connector_checkpoint = Table(
+    "connector_checkpoint",
+    metadata,
+    Column("name", String(100), primary_key=True),  # connector instance, e.g. "amqp:wms.in"
+    Column("position", Text, nullable=False),  # connector-specific, JSON text
+    _ts("updated_at"),
+)
+
+# ---------------------------------------------------------------- connectors in: receipts, DLQ
+# ``file_receipt``: one row per file a drop folder took in, so a file is never read twice — a
+# watcher killed between commit and move finds the receipt on restart and only moves the file.
+# ``raw_after_id`` is the newest raw record id before the file was ingested: a receipt still
+# ``ingesting`` after a crash is resolved by looking for the file's first raw record above it.
+# ``dead_letter_action``: append-only log of what people did with dead letters (who, when, why).
+
+file_receipt = Table(
+    "file_receipt",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("source_system", String(64), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # ingesting | done | failed
+    Column("raw_after_id", _ID, nullable=False),
+    Column("records", Integer, nullable=True),
+    Column("summary", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+    _ts("started_at"),
+    _ts("finished_at", nullable=True),
+    UniqueConstraint("source_system", "file_name", "size", "sha256", name="uq_file_receipt"),
+)
+
+dead_letter_action = Table(
+    "dead_letter_action",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("dead_letter_id", _ID, ForeignKey("dead_letter.id"), nullable=False),
+    Column("action", String(16), nullable=False),  # retried | retry-failed | discarded
+    Column("actor", String(100), nullable=False),
+    Column("reason", Text, nullable=True),  # why (required for discard)
+    Column("detail", JSON, nullable=True),  # mapping used, errors of a failed retry, events
+    _ts("at"),
+    Index("ix_dead_letter_action_letter", "dead_letter_id"),
+)
+
+CONNECTOR_TABLES = (file_receipt, dead_letter_action)

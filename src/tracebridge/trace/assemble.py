@@ -30,7 +30,7 @@ from tracebridge.trace.model import (
     UomTotal,
     WorkOrder,
 )
-from tracebridge.trace.queries import Limits, LotKey, Window, at_utc
+from tracebridge.trace.queries import Crossing, Holding, Limits, LotKey, Window, at_utc
 from tracebridge.trace.reference import lot_link
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -62,18 +62,10 @@ def system_of_record_rows(rows: Sequence[Any], preferred: str) -> list[Any]:
     return [row for row in rows if row.source_system == chosen[(row.gtin, row.lot)]]
 
 
-def stock_positions(moves: Iterable[Any]) -> list[StockPosition]:
-    """Quantity on hand per lot, location and system: the sum of its valid moves."""
-    totals: dict[tuple[str, str, str, str], float] = defaultdict(float)
-    uoms: dict[tuple[str, str, str, str], str | None] = {}
-    for move in moves:
-        key = (move.gtin, move.lot, move.location, move.source_system)
-        totals[key] += move.delta
-        uoms[key] = uoms.get(key) or move.uom
-    return [StockPosition(gtin=g, lot=lot, location=loc, source_system=system,
-                          quantity=round(quantity, 6), uom=uoms[(g, lot, loc, system)])
-            for (g, lot, loc, system), quantity in sorted(totals.items())
-            if abs(quantity) > 1e-9]
+def stock_positions(holdings: Iterable[Holding]) -> list[StockPosition]:
+    return [StockPosition(gtin=h.gtin, lot=h.lot, location=h.location,
+                          source_system=h.source_system, quantity=h.quantity, uom=h.uom)
+            for h in holdings]
 
 
 def merge_shipments(rows: Sequence[Any], depth: Mapping[LotKey, int],
@@ -82,37 +74,62 @@ def merge_shipments(rows: Sequence[Any], depth: Mapping[LotKey, int],
 
     Several records of the same line (two pallets of one lot, a later delivery
     confirmation) add their shipped quantities and their SSCCs to that one line.
+    Rows come in event-time order; a closure can have thousands, hence the plain loop.
     """
-    merged: dict[tuple[str, str, str, str | None, bool], dict[str, Any]] = {}
+    merged: dict[tuple[str, str, str, str | None, bool], _Line] = {}
+    times: dict[object, datetime] = {}  # rows of one event share its time: parse it once
     for row in rows:
-        is_return = row.kind == _RETURNED
-        key = (row.shipment, row.gtin, row.lot, row.serial, is_return)
-        at = _time(row.event_time)
-        line = merged.setdefault(key, {
-            "shipment": row.shipment, "kind": row.kind, "shipped_at": at, "delivered_at": None,
-            "gtin": row.gtin, "lot": row.lot, "serial": row.serial, "ssccs": [],
-            "quantity": None, "uom": row.uom, "party": None, "from_location": None,
-            "source_system": row.source_system, "depth": depth.get((row.gtin, row.lot), 0)})
-        if row.kind == _DELIVERED:
-            line["delivered_at"] = line["delivered_at"] or at
-            line["party"] = line["party"] or row.party
+        kind = row.kind
+        key = (row.shipment, row.gtin, row.lot, row.serial, kind == _RETURNED)
+        at = times.get(row.event_time)
+        if at is None:
+            at = times[row.event_time] = _time(row.event_time)
+        line = merged.get(key)
+        if line is None:
+            line = merged[key] = _Line(kind, at, row.uom, row.source_system)
+        if kind == _DELIVERED:
+            line.delivered_at = line.delivered_at or at
+            line.party = line.party or row.party
             continue
-        if line["kind"] == _DELIVERED:
-            line.update(kind=row.kind, shipped_at=at)
-        line["shipped_at"] = min(line["shipped_at"], at)
+        if line.kind == _DELIVERED:
+            line.kind, line.shipped_at = kind, at
+        elif at < line.shipped_at:
+            line.shipped_at = at
         if row.quantity is not None:
-            line["quantity"] = (line["quantity"] or 0.0) + row.quantity
-        line["uom"] = line["uom"] or row.uom
-        line["party"] = row.party or line["party"]
-        line["from_location"] = line["from_location"] or row.from_location
-        if row.sscc and row.sscc not in line["ssccs"]:
-            line["ssccs"].append(row.sscc)
-    lines = []
-    for line in merged.values():
-        code = line.pop("party")
-        lines.append(ShipmentLine(**line, consignee=parties.get(code) if code else None))
+            line.quantity = (line.quantity or 0.0) + row.quantity
+        line.uom = line.uom or row.uom
+        line.party = row.party or line.party
+        line.from_location = line.from_location or row.from_location
+        if row.sscc and row.sscc not in line.ssccs:
+            line.ssccs.append(row.sscc)
+    lines = [ShipmentLine(
+        shipment=shipment, kind=line.kind, shipped_at=line.shipped_at,
+        delivered_at=line.delivered_at, gtin=gtin, lot=lot, serial=serial, ssccs=line.ssccs,
+        quantity=line.quantity, uom=line.uom,
+        consignee=parties.get(line.party) if line.party else None,
+        from_location=line.from_location, source_system=line.source_system,
+        depth=depth.get((gtin, lot), 0))
+        for (shipment, gtin, lot, serial, _), line in merged.items()]
     lines.sort(key=lambda x: (x.shipped_at, x.shipment, x.gtin, x.lot, x.serial or ""))
     return lines
+
+
+class _Line:
+    """A shipment line being merged from its records."""
+
+    __slots__ = ("delivered_at", "from_location", "kind", "party", "quantity", "shipped_at",
+                 "source_system", "ssccs", "uom")
+
+    def __init__(self, kind: str, at: datetime, uom: str | None, source_system: str) -> None:
+        self.kind = kind
+        self.shipped_at = at
+        self.delivered_at: datetime | None = None
+        self.uom = uom
+        self.source_system = source_system
+        self.quantity: float | None = None
+        self.party: str | None = None
+        self.from_location: str | None = None
+        self.ssccs: list[str] = []
 
 
 def customers(lines: Sequence[ShipmentLine]) -> list[CustomerTotal]:
@@ -203,9 +220,14 @@ class Stay:
                                  statistics=statistics)
 
 
-def environment_windows(steps: Sequence[Any], moves: Sequence[Any], keys: set[LotKey], *,
-                        as_of: datetime | None, margin: timedelta) -> list[tuple[Window, Stay]]:
-    """Where and when each lot was processed (step times ± ``margin``) or held in stock."""
+def environment_windows(steps: Sequence[Any], arrivals: Sequence[Crossing], keys: set[LotKey],
+                        *, as_of: datetime | None, margin: timedelta
+                        ) -> list[tuple[Window, Stay]]:
+    """Where and when each lot was processed (step times ± ``margin``) or held in stock.
+
+    ``arrivals`` are the moments, in event-time order, each lot's stock at a location
+    rose above zero or fell back to it (``queries.crossings``).
+    """
     stays: list[Stay] = []
     at_location: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
     for row in steps:
@@ -214,19 +236,15 @@ def environment_windows(steps: Sequence[Any], moves: Sequence[Any], keys: set[Lo
     for (gtin, lot, location), times in sorted(at_location.items()):
         stays.append(Stay(gtin, lot, location, "processed", min(times) - margin,
                           max(times) + margin))
-    balance: dict[tuple[str, str, str], float] = defaultdict(float)
     since: dict[tuple[str, str, str], datetime] = {}
-    for move in moves:  # in event-time order
-        key = (move.gtin, move.lot, move.location)
-        if (move.gtin, move.lot) not in keys:
+    for crossing in arrivals:
+        key = (crossing.gtin, crossing.lot, crossing.location)
+        if (crossing.gtin, crossing.lot) not in keys:
             continue
-        before = balance[key]
-        balance[key] = before + move.delta
-        at = _time(move.event_time)
-        if before <= 1e-9 < balance[key]:
-            since[key] = at
-        elif balance[key] <= 1e-9 < before and key in since:
-            stays.append(Stay(*key, "stored", since.pop(key), at))
+        if crossing.arrived:
+            since[key] = crossing.at
+        elif key in since:
+            stays.append(Stay(*key, "stored", since.pop(key), crossing.at))
     until = as_of or datetime.now(UTC)
     for key, start in sorted(since.items()):
         stays.append(Stay(*key, "stored", start, max(start, until)))

@@ -1,9 +1,15 @@
-"""The reads behind a trace: batched queries over the fact projections, valid as of a time.
+"""The reads behind a trace: batched queries over the projections, valid now or as of a time.
 
 Every fact row carries ``recorded_at`` and ``retracted_at``. *Now* means the rows not
 retracted; *as of T* means the rows recorded by T and not yet retracted at T — so a
 trace as of last Tuesday shows what the system believed last Tuesday, error
 declarations and superseding versions included.
+
+A trace *now* reads the state projections (``lot``, ``stock``), which are kept equal to
+the fold of the valid facts; only a trace *as of* folds the facts itself. Totals and
+statistics are computed in the database (stock sums, environment counts, the running
+stock balance that says when a lot was in a place), so a lot with thousands of
+movements costs a handful of rows, not thousands.
 
 Each function takes a whole set of lot keys and runs one query per chunk of keys,
 never one query per lot; the genealogy walk runs one query per level.
@@ -11,71 +17,28 @@ never one query per lot; the genealogy walk runs one query per level.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    DateTime,
-    Integer,
-    String,
-    Table,
-    and_,
-    case,
-    column,
-    func,
-    literal,
-    or_,
-    select,
-    values,
-)
+from sqlalchemy import Connection
 
-from tracebridge.store import tables as t
-from tracebridge.store.event_log import CHUNK, utc
+from tracebridge.domain.events import EventKind
+from tracebridge.store.bulk import datetime_param
+from tracebridge.store.event_log import utc
+from tracebridge.store.projections import STATUS_KINDS, lot_state
+from tracebridge.trace.sql import LotKey as LotKey
+from tracebridge.trace.sql import as_of_params, by_keys, by_values, mark, run, valid_clause
 
-LotKey = tuple[str, str]
 Fact = Any  # a result row, read by column name (row.gtin, row.lot ...)
 Limits = dict[str, tuple[float | None, float | None]]
 
-_PAIRS = CHUNK // 2  # two bound parameters per lot key
 _WINDOWS_PER_QUERY = 100
-
-
-def _chunks(keys: Iterable[LotKey]) -> Iterator[list[LotKey]]:
-    ordered = sorted(set(keys))
-    for start in range(0, len(ordered), _PAIRS):
-        yield ordered[start : start + _PAIRS]
-
-
-def _keyed(gtin: ColumnElement[Any], lot: ColumnElement[Any], part: list[LotKey]
-           ) -> ColumnElement[bool]:
-    """``(gtin, lot)`` among ``part``, as two plain IN lists every planner puts on the index.
-
-    Row-value IN (``(gtin, lot) IN ((?, ?), …)``) makes SQLite scan the table; the two
-    lists may admit a few extra pairs, which :func:`_only` drops.
-    """
-    return and_(gtin.in_(sorted({g for g, _ in part})), lot.in_(sorted({n for _, n in part})))
-
-
-def _only(rows: Iterable[Fact], part: list[LotKey], gtin: str = "gtin", lot: str = "lot"
-          ) -> Iterator[Fact]:
-    wanted = set(part)
-    return (row for row in rows if (getattr(row, gtin), getattr(row, lot)) in wanted)
-
-
-def valid(table: Table, as_of: datetime | None) -> ColumnElement[bool]:
-    """Rows of ``table`` in force now (``as_of`` None) or at record time ``as_of``."""
-    return _valid(table.c.recorded_at, table.c.retracted_at, as_of)
-
-
-def _valid(recorded: ColumnElement[Any], retracted: ColumnElement[Any], as_of: datetime | None
-           ) -> ColumnElement[bool]:
-    if as_of is None:
-        return retracted.is_(None)
-    return and_(recorded <= as_of, or_(retracted.is_(None), retracted > as_of))
+_ZERO = 1e-9  # stock at or below this is none (float sums of rounded quantities)
+MILESTONE_KINDS = tuple(sorted({EventKind.RECEIVED.value, EventKind.HOLD_RELEASED.value}
+                               | {kind.value for kind in STATUS_KINDS}))
 
 
 # ------------------------------------------------------------------------ genealogy
@@ -91,20 +54,19 @@ class Edge:
     uom: str | None
 
 
+_EDGES = ("SELECT DISTINCT in_gtin, in_lot, out_gtin, out_lot, work_order, operation, quantity, "
+          "uom FROM genealogy_edge WHERE {keys} AND {valid}")
+
+
 def genealogy(conn: Connection, start: LotKey, *, direction: Literal["backward", "forward"],
               as_of: datetime | None) -> tuple[dict[LotKey, int], list[Edge]]:
     """Breadth-first walk from ``start``: each reachable lot with its depth, and the edges.
 
     A visited set makes rework loops terminate; depth is the shortest distance.
     """
-    g = t.genealogy_edge_view.c
-    near, far = ((g.out_gtin, g.out_lot), (g.in_gtin, g.in_lot))
-    if direction == "forward":
-        near, far = far, near
-    validity = and_(_valid(g.in_recorded_at, g.in_retracted_at, as_of),
-                    _valid(g.out_recorded_at, g.out_retracted_at, as_of))
-    columns = (g.in_gtin, g.in_lot, g.out_gtin, g.out_lot, g.work_order, g.operation, g.quantity,
-               g.uom)
+    backward = direction == "backward"
+    columns, near = (("out_gtin", "out_lot"), (2, 3)) if backward else (("in_gtin", "in_lot"),
+                                                                         (0, 1))
     depth = {start: 0}
     edges: dict[Edge, None] = {}
     frontier = [start]
@@ -112,123 +74,254 @@ def genealogy(conn: Connection, start: LotKey, *, direction: Literal["backward",
     while frontier:
         level += 1
         reached: list[LotKey] = []
-        for part in _chunks(frontier):
-            query = select(*columns).where(_keyed(*near, part), validity).distinct()
-            names = ("out_gtin", "out_lot") if direction == "backward" else ("in_gtin", "in_lot")
-            for row in _only(conn.execute(query), part, *names):
-                edge = Edge((row.in_gtin, row.in_lot), (row.out_gtin, row.out_lot),
-                            row.work_order, row.operation, row.quantity, row.uom)
-                edges[edge] = None
-                key = edge.input if direction == "backward" else edge.output
-                if key not in depth:
-                    depth[key] = level
-                    reached.append(key)
+        for row in by_keys(conn, _EDGES, frontier, as_of, columns=columns,
+                           prefixes=("in_", "out_"), near=near):
+            edge = Edge((row[0], row[1]), (row[2], row[3]), row[4], row[5], row[6], row[7])
+            edges[edge] = None
+            key = edge.input if backward else edge.output
+            if key not in depth:
+                depth[key] = level
+                reached.append(key)
         frontier = reached
     return depth, list(edges)
 
 
-# ------------------------------------------------------------------------ lot facts
+# ------------------------------------------------------------------------ lots
+
+_LOT_STATE = ("SELECT gtin, lot, origin, status, status_conflicts, manufactured, expiry, "
+              "quantity, uom, work_order, supplier, supplier_lot FROM lot WHERE {keys}")
+_LOT_FACTS = ("SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, "
+              "source_system, supplier_lot, work_order, event_time FROM lot_event "
+              "WHERE {keys} AND {valid} ORDER BY gtin, lot, event_time, event_seq")
+# No ORDER BY: it would steer the planner to the (gtin, lot, event_time) index and past
+# every shipment and packing record of the lot; the few rows are sorted here instead.
+_MILESTONES = ("SELECT gtin, lot, kind, actor, reason, event_time, event_seq FROM lot_event "
+               "WHERE {keys} AND {valid} AND role = 'subject' AND kind IN ("
+               + ", ".join(f"'{kind}'" for kind in MILESTONE_KINDS) + ")")
 
 
-def lot_facts(conn: Connection, keys: Iterable[LotKey], as_of: datetime | None
-              ) -> dict[LotKey, list[Fact]]:
-    """Each lot's valid ``lot_event`` rows in event-time order (what its state is a fold of)."""
-    le = t.lot_event.c
+def lot_states(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
+               ) -> dict[LotKey, dict[str, Any]]:
+    """Each lot's state: the ``lot`` projection now, the fold of the facts valid ``as_of``.
+
+    A lot without valid facts has no state (absent from the result).
+    """
+    if as_of is None:
+        return {(row.gtin, row.lot): row._asdict()
+                for row in by_keys(conn, _LOT_STATE, keys, None, prefixes=())}
+    grouped: dict[LotKey, list[Fact]] = {}
+    for row in by_keys(conn, _LOT_FACTS, keys, as_of):
+        grouped.setdefault((row.gtin, row.lot), []).append(row)
+    return {key: lot_state(key, rows) for key, rows in grouped.items()}
+
+
+def milestones(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
+               ) -> dict[LotKey, list[Fact]]:
+    """Receipts and status changes of each lot, in event-time order."""
     out: dict[LotKey, list[Fact]] = {}
-    for part in _chunks(keys):
-        query = (select(le.gtin, le.lot, le.role, le.kind, le.quantity, le.uom, le.manufactured,
-                        le.expiry, le.party, le.supplier_lot, le.work_order, le.actor, le.reason,
-                        le.location, le.event_time)
-                 .where(_keyed(le.gtin, le.lot, part), valid(t.lot_event, as_of))
-                 .order_by(le.gtin, le.lot, le.event_time, le.event_seq))
-        for row in _only(conn.execute(query), part):
-            out.setdefault((row.gtin, row.lot), []).append(row)
+    rows = by_keys(conn, _MILESTONES, keys, as_of)
+    rows.sort(key=lambda r: (r.gtin, r.lot, r.event_time, r.event_seq))
+    for row in rows:
+        out.setdefault((row.gtin, row.lot), []).append(row)
     return out
 
 
-def inspections(conn: Connection, keys: Iterable[LotKey], as_of: datetime | None
+_INSPECTIONS = ("SELECT gtin, lot, stage, characteristic, result, measured, lower, upper, unit, "
+                "inspector, inspection_id, event_time, event_seq FROM inspection_fact "
+                "WHERE {keys} AND {valid} ORDER BY event_time, event_seq")
+
+
+def inspections(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
                 ) -> list[Fact]:
-    c = t.inspection_fact.c
-    rows: list[Fact] = []
-    for part in _chunks(keys):
-        query = (select(c.gtin, c.lot, c.stage, c.characteristic, c.result, c.measured, c.lower,
-                        c.upper, c.unit, c.inspector, c.inspection_id, c.event_time)
-                 .where(_keyed(c.gtin, c.lot, part), valid(t.inspection_fact, as_of))
-                 .order_by(c.event_time, c.event_seq))
-        rows.extend(_only(conn.execute(query), part))
-    return rows
+    return list(by_keys(conn, _INSPECTIONS, keys, as_of))
 
 
-def operations(conn: Connection, keys: Iterable[LotKey], as_of: datetime | None
-               ) -> list[Fact]:
-    c = t.operation_fact.c
-    rows: list[Fact] = []
-    for part in _chunks(keys):
-        query = (select(c.gtin, c.lot, c.work_order, c.operation, c.kind, c.equipment, c.operator,
-                        c.location, c.sensor, c.event_time)
-                 .where(_keyed(c.gtin, c.lot, part), valid(t.operation_fact, as_of))
-                 .order_by(c.event_time, c.event_seq))
-        rows.extend(_only(conn.execute(query), part))
-    return rows
+def _moment(value: datetime | str) -> datetime:
+    return at_utc(value) or datetime.min  # SQLite text and PostgreSQL datetimes alike
 
 
-def stock_moves(conn: Connection, keys: Iterable[LotKey], as_of: datetime | None
-                ) -> list[Fact]:
-    c = t.stock_move.c
-    rows: list[Fact] = []
-    for part in _chunks(keys):
-        query = (select(c.gtin, c.lot, c.location, c.delta, c.uom, c.source_system, c.event_time)
-                 .where(_keyed(c.gtin, c.lot, part), valid(t.stock_move, as_of))
-                 .order_by(c.event_time, c.event_seq))
-        rows.extend(_only(conn.execute(query), part))
-    return rows
+@dataclass(frozen=True, slots=True)
+class Step:
+    gtin: str
+    lot: str
+    work_order: str | None
+    operation: str | None
+    kind: str
+    equipment: str | None
+    operator: str | None
+    location: str | None
+    sensor: list[dict[str, Any]]
+    event_time: datetime
+
+
+_OPERATIONS = ("SELECT gtin, lot, work_order, operation, kind, equipment, operator, location, "
+               "sensor, event_time FROM operation_fact WHERE {keys} AND {valid} "
+               "ORDER BY event_time, event_seq")
+
+
+def operations(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
+               ) -> list[Step]:
+    return [Step(r.gtin, r.lot, r.work_order, r.operation, r.kind, r.equipment, r.operator,
+                 r.location, _sensor(r.sensor), _moment(r.event_time))
+            for r in by_keys(conn, _OPERATIONS, keys, as_of)]
+
+
+def _sensor(value: object) -> list[dict[str, Any]]:
+    if isinstance(value, str | bytes):  # JSON is text on SQLite, decoded on PostgreSQL
+        value = json.loads(value)
+    return list(value) if isinstance(value, list) else []
+
+
+# ------------------------------------------------------------------------ stock
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    gtin: str
+    lot: str
+    location: str
+    source_system: str
+    quantity: float
+    uom: str | None
+
+
+_STOCK_NOW = ("SELECT gtin, lot, location, source_system, quantity, uom FROM stock "
+              "WHERE {keys}")
+_STOCK_AS_OF = ("SELECT gtin, lot, location, source_system, SUM(delta) AS quantity, "
+                "MAX(uom) AS uom FROM stock_move WHERE {keys} AND {valid} "
+                "GROUP BY gtin, lot, location, source_system")
+_STOCK_SYSTEMS = ("SELECT DISTINCT gtin, lot, source_system FROM stock_move "
+                  "WHERE {keys} AND {valid}")
+
+
+def stock(conn: Connection, keys: Collection[LotKey], as_of: datetime | None, preferred: str
+          ) -> list[Holding]:
+    """Stock on hand per lot and location, from each lot's system of record.
+
+    The system of record is ``preferred`` when it has any stock movement for the lot
+    (even if they net to zero), else the first other system with movements.
+    """
+    template = _STOCK_NOW if as_of is None else _STOCK_AS_OF
+    held = sorted((gtin, lot, location, system, round(quantity, 6), uom)
+                  for gtin, lot, location, system, quantity, uom
+                  in by_keys(conn, template, keys, as_of, named=False,
+                             prefixes=() if as_of is None else ("",))
+                  if abs(quantity) > _ZERO)
+    with_preferred = {(h[0], h[1]) for h in held if h[3] == preferred}
+    undecided = {(h[0], h[1]) for h in held} - with_preferred
+    chosen = dict.fromkeys(with_preferred, preferred)
+    if undecided:
+        systems: dict[LotKey, set[str]] = {}
+        for r in by_keys(conn, _STOCK_SYSTEMS, undecided, as_of):
+            systems.setdefault((r.gtin, r.lot), set()).add(r.source_system)
+        chosen.update({key: preferred if preferred in found else min(found)
+                       for key, found in systems.items()})
+    return [Holding(*h) for h in held if chosen.get((h[0], h[1])) == h[3]]
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """A stock movement that took a lot's balance at a location above zero or back to it."""
+
+    gtin: str
+    lot: str
+    location: str
+    arrived: bool
+    at: datetime
+
+
+_MOVES = ("SELECT gtin, lot, location, source_system, delta, event_time FROM stock_move "
+          "WHERE {keys} AND {valid} ORDER BY event_time, event_seq")
+
+
+def crossings(conn: Connection, keys: Collection[LotKey], as_of: datetime | None,
+              preferred: str) -> list[Crossing]:
+    """When each lot's stock (system of record) arrived at and left each location.
+
+    A fold of the movements in event-time order: only the ones that take the running
+    balance at a location above zero, or back to it, are kept.
+    """
+    moves = list(by_keys(conn, _MOVES, keys, as_of, named=False))
+    systems: dict[LotKey, set[str]] = {}
+    for gtin, lot, _, system, _, _ in moves:
+        systems.setdefault((gtin, lot), set()).add(system)
+    chosen = {key: preferred if preferred in found else min(found)
+              for key, found in systems.items()}
+    balance: dict[tuple[str, str, str], float] = {}
+    out = []
+    for gtin, lot, location, system, delta, event_time in moves:
+        if system != chosen[(gtin, lot)]:
+            continue
+        key = (gtin, lot, location)
+        before = balance.get(key, 0.0)
+        balance[key] = after = before + delta
+        arrived = before <= _ZERO < after
+        if arrived or after <= _ZERO < before:
+            out.append(Crossing(gtin, lot, location, arrived, _moment(event_time)))
+    return out
 
 
 # ------------------------------------------------------------------------ shipments
 
+_SHIPMENT_COLUMNS = ("gtin, lot, shipment, kind, sscc, serial, quantity, uom, party, "
+                     "from_location, source_system, event_time, event_seq")
+_SHIPMENTS = (f"SELECT {_SHIPMENT_COLUMNS} FROM shipment_line WHERE {{keys}} AND {{valid}} "
+              "ORDER BY event_time, event_seq")
 
-_SHIPMENT_COLUMNS = ("shipment", "kind", "sscc", "gtin", "lot", "serial", "quantity", "uom",
-                     "party", "from_location", "source_system", "event_time", "event_seq")
 
-
-def shipment_rows(conn: Connection, keys: Iterable[LotKey], as_of: datetime | None
+def shipment_rows(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
                   ) -> list[Fact]:
-    c = t.shipment_line.c
-    rows: list[Fact] = []
-    for part in _chunks(keys):
-        query = (select(*(c[name] for name in _SHIPMENT_COLUMNS))
-                 .where(_keyed(c.gtin, c.lot, part), valid(t.shipment_line, as_of))
-                 .order_by(c.event_time, c.event_seq))
-        rows.extend(_only(conn.execute(query), part))
-    return rows
+    return list(by_keys(conn, _SHIPMENTS, keys, as_of))
+
+
+_PARENTS = "SELECT parent FROM aggregation_edge WHERE child IN ({values}) AND {valid}"
 
 
 def containers(conn: Connection, child: str, as_of: datetime | None) -> list[str]:
     """Every SSCC ``child`` ("gtin/serial") was packed into, directly or in a bigger unit."""
-    a = t.aggregation_edge.c
     found: dict[str, None] = {}
     frontier = [child]
     while frontier:
-        query = select(a.parent).where(a.child.in_(frontier), valid(t.aggregation_edge, as_of))
-        frontier = [p for p in conn.execute(query).scalars() if p not in found]
+        parents = [row.parent for row in by_values(conn, _PARENTS, frontier, as_of)]
+        frontier = [p for p in dict.fromkeys(parents) if p not in found]
         found.update(dict.fromkeys(frontier))
     return list(found)
 
 
+_UNIT_LINES = (f"SELECT {_SHIPMENT_COLUMNS} FROM shipment_line WHERE gtin = {{m}} "
+               "AND serial = {m} AND {valid} ORDER BY event_time, event_seq")
+_PALLET_LINES = (f"SELECT {_SHIPMENT_COLUMNS} FROM shipment_line "
+                 "WHERE sscc IN ({values}) AND {valid}")
+
+
 def serial_shipment_rows(conn: Connection, gtin: str, serial: str, ssccs: Sequence[str],
                          as_of: datetime | None) -> list[Fact]:
-    """Shipment lines naming the unit itself, or a container it was packed in."""
-    c = t.shipment_line.c
-    own = and_(c.gtin == gtin, c.serial == serial)
-    condition = own
-    if ssccs:
-        in_container = and_(c.sscc.in_(list(ssccs)), c.gtin == gtin,
-                            or_(c.serial.is_(None), c.serial == serial))
-        condition = or_(own, in_container)
-    query = (select(*(c[name] for name in _SHIPMENT_COLUMNS))
-             .where(condition, valid(t.shipment_line, as_of))
-             .order_by(c.event_time, c.event_seq))
-    return list(conn.execute(query))
+    """Shipment lines naming the unit itself, or a container it was packed in.
+
+    Two indexed reads (by unit, by SSCC) rather than one OR, which SQLite would answer
+    by scanning every line of the GTIN.
+    """
+    m = mark(conn)
+    sql = _UNIT_LINES.format(m=m, valid=valid_clause("", as_of is None, m))
+    own = run(conn, sql, (gtin, serial, *as_of_params(conn, as_of, 1)))
+    if not ssccs:
+        return own
+    # A line of the container for this GTIN without a serial (a serial of its own is
+    # either this unit, already read, or another unit).
+    packed = [row for row in by_values(conn, _PALLET_LINES, ssccs, as_of)
+              if row.gtin == gtin and row.serial is None]
+    return sorted([*own, *packed], key=lambda row: (row.event_time, row.event_seq))
+
+
+def serial_last_seen(conn: Connection, gtin: str, serial: str, as_of: datetime | None
+                     ) -> Fact | None:
+    m = mark(conn)
+    sql = (f"SELECT kind, location, party, event_time FROM serial_fact WHERE gtin = {m} AND "
+           f"serial = {m} AND {valid_clause('', as_of is None, m)} "
+           "ORDER BY event_time DESC, event_seq DESC LIMIT 1")
+    params = [gtin, serial] + ([] if as_of is None else [datetime_param(conn, as_of)] * 2)
+    found = run(conn, sql, params)
+    return found[0] if found else None
 
 
 # ------------------------------------------------------------------------ environment
@@ -248,42 +341,50 @@ def environment(conn: Connection, windows: Sequence[Window], limits: Limits,
     Aggregated in the database (the windows joined in as a VALUES common table
     expression), so a long storage window does not drag every reading into Python.
     """
-    e = t.environment_fact.c
-    outside = [and_(e.type == kind, or_(*([e.value < lo] if lo is not None else []),
-                                        *([e.value > hi] if hi is not None else [])))
-               for kind, (lo, hi) in sorted(limits.items()) if lo is not None or hi is not None]
-    excursion = or_(*outside) if outside else literal(False)
+    m = mark(conn)
+    postgres = conn.dialect.name == "postgresql"
+    stamp = f"CAST({m} AS TIMESTAMP WITH TIME ZONE)" if postgres else m
+    number = f"CAST({m} AS INTEGER)" if postgres else m
+    outside: list[str] = []
+    limit_params: list[Any] = []
+    for kind, (lo, hi) in sorted(limits.items()):
+        bounds = ([f"e.value < {m}"] if lo is not None else []) + (
+            [f"e.value > {m}"] if hi is not None else [])
+        if bounds:
+            outside.append(f"(e.type = {m} AND ({' OR '.join(bounds)}))")
+            limit_params += [kind, *(b for b in (lo, hi) if b is not None)]
+    excursion = " OR ".join(outside) if outside else "1 = 0"
+    validity = [] if as_of is None else [datetime_param(conn, as_of)] * 2
     out: dict[Window, list[dict[str, Any]]] = {w: [] for w in windows}
     ordered = list(out)
+    names = ("window_index", "type", "uom", "readings", "minimum", "maximum", "excursions",
+             "first_excursion", "last_excursion")
     for start in range(0, len(ordered), _WINDOWS_PER_QUERY):
         part = ordered[start : start + _WINDOWS_PER_QUERY]
-        span = values(column("window_index", Integer), column("location", String),
-                      column("since", DateTime(timezone=True)),
-                      column("until", DateTime(timezone=True)), name="span").data(
-            [(i, w.location, w.start, w.end) for i, w in enumerate(part)]).cte("span")
-        query = (select(span.c.window_index, e.type, e.uom, func.count().label("readings"),
-                        func.min(e.value).label("minimum"), func.max(e.value).label("maximum"),
-                        func.sum(case((excursion, 1), else_=0)).label("excursions"),
-                        func.min(case((excursion, e.event_time))).label("first_excursion"),
-                        func.max(case((excursion, e.event_time))).label("last_excursion"))
-                 .select_from(span.join(t.environment_fact, and_(
-                     e.location == span.c.location, e.event_time >= span.c.since,
-                     e.event_time <= span.c.until)))
-                 .where(valid(t.environment_fact, as_of))
-                 .group_by(span.c.window_index, e.type, e.uom))
-        for row in conn.execute(query):
-            out[part[row.window_index]].append(dict(row._mapping))
+        rows = ", ".join(f"({number}, {m}, {stamp}, {stamp})" for _ in part)
+        sql = (f"WITH span (window_index, location, since, until) AS (VALUES {rows}) "
+               "SELECT span.window_index, e.type, e.uom, COUNT(*), MIN(e.value), MAX(e.value), "
+               f"SUM(CASE WHEN {excursion} THEN 1 ELSE 0 END), "
+               f"MIN(CASE WHEN {excursion} THEN e.event_time END), "
+               f"MAX(CASE WHEN {excursion} THEN e.event_time END) "
+               "FROM span JOIN environment_fact e ON e.location = span.location "
+               "AND e.event_time >= span.since AND e.event_time <= span.until "
+               f"WHERE {valid_clause('e.', as_of is None, m)} "
+               "GROUP BY span.window_index, e.type, e.uom")
+        params = [value for i, w in enumerate(part)
+                  for value in (i, w.location, datetime_param(conn, w.start),
+                                datetime_param(conn, w.end))]
+        params += limit_params * 3 + validity
+        for row in run(conn, sql, params):
+            values = dict(zip(names, tuple(row), strict=True))
+            out[part[values.pop("window_index")]].append(values)
     return out
 
 
 def at_utc(value: datetime | str | None) -> datetime | None:
-    """Datetimes as stored: SQLite returns naive UTC (and aggregates return text)."""
+    """Datetimes as stored: SQLite returns naive UTC text through the driver."""
     if value is None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return utc(value)
-
-
-def widen(start: datetime, end: datetime, margin: timedelta) -> tuple[datetime, datetime]:
-    return start - margin, end + margin

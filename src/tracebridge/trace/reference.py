@@ -33,6 +33,7 @@ from tracebridge.domain.identifiers import Gtin
 from tracebridge.domain.udi.parse import parse_udi
 from tracebridge.errors import Ambiguous, InvalidIdentifier, NotFound
 from tracebridge.store import tables as t
+from tracebridge.trace.sql import mark, run
 
 GS = "\x1d"
 _SHORTHAND = re.compile(r"^(\d{8,14}):(.+)$")
@@ -42,6 +43,7 @@ _DL_KEYS = {"01": "01", "gtin": "01", "10": "10", "lot": "10", "21": "21", "ser"
 _MAX_SUGGESTIONS = 5
 _PROBE_LIMIT = 200
 _TOP = "\U0010ffff"  # sorts after every character, so [p, p+_TOP) is "starts with p"
+_RESERVED = frozenset("%/?#")  # escaped in Digital Link path segments
 
 
 def lot_link(gtin: str, lot: str) -> str:
@@ -55,6 +57,8 @@ def serial_link(gtin: str, serial: str) -> str:
 
 
 def _quote(value: str) -> str:
+    if not _RESERVED.intersection(value):
+        return value
     return value.replace("%", "%25").replace("/", "%2F").replace("?", "%3F").replace("#", "%23")
 
 
@@ -242,16 +246,16 @@ def _pick_lot(rows: Sequence[Any]) -> str:
 
 
 def _lot_of_serial(conn: Connection, gtin: str, serial: str) -> str | None:
-    sf = t.serial_fact.c
-    rows = conn.execute(select(sf.gtin, sf.lot, sf.kind, sf.retracted_at)
-                        .where(sf.gtin == gtin, sf.serial == serial).order_by(sf.event_time)).all()
+    m = mark(conn)
+    rows = run(conn, "SELECT gtin, lot, kind, retracted_at FROM serial_fact "
+               f"WHERE gtin = {m} AND serial = {m} ORDER BY event_time", (gtin, serial))
     return _pick_lot(rows) if rows else None
 
 
 def _lot_exists(conn: Connection, gtin: str, lot: str) -> bool:
-    le = t.lot_event.c
-    query = select(le.gtin).where(le.gtin == gtin, le.lot == lot).limit(1)
-    return conn.execute(query).first() is not None
+    m = mark(conn)
+    sql = f"SELECT 1 FROM lot_event WHERE gtin = {m} AND lot = {m} LIMIT 1"
+    return bool(run(conn, sql, (gtin, lot), named=False))
 
 
 # ------------------------------------------------------------------------ suggestions

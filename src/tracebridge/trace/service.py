@@ -18,12 +18,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from tracebridge.domain.events import EventKind
-from tracebridge.store import master_data
-from tracebridge.store import tables as t
-from tracebridge.store.projections import STATUS_KINDS, lot_state
+from tracebridge.store.projections import STATUS_KINDS
 from tracebridge.trace import queries as q
 from tracebridge.trace.assemble import (
     customers,
@@ -49,8 +47,10 @@ from tracebridge.trace.model import (
 )
 from tracebridge.trace.queries import Fact, LotKey, at_utc
 from tracebridge.trace.reference import Resolved, lot_link, resolve, serial_link
+from tracebridge.trace.sql import master
 
 _STATUS_VALUES = {kind.value for kind in STATUS_KINDS} | {EventKind.HOLD_RELEASED.value}
+_RECEIVED = EventKind.RECEIVED.value
 
 
 class TraceService:
@@ -107,85 +107,86 @@ class _Trace:
         fwd_depth, fwd_edges = ({key: 0}, []) if direction == "backward" or serial else (
             q.genealogy(conn, key, direction="forward", as_of=as_of))
         closure = set(back_depth) | set(fwd_depth)
-        facts = q.lot_facts(conn, closure, as_of)
-        self.states = {k: lot_state(k, rows) for k, rows in facts.items() if rows}
-        self._load_master(closure)
-        moves = q.stock_moves(conn, closure, as_of)
-        moves_of_record = system_of_record_rows(moves, self.service.system_of_record)
+        self.states = q.lot_states(conn, closure, as_of)
+        self.milestones = q.milestones(conn, closure, as_of)
         checked = set(back_depth) if direction != "forward" else {key}
         found = q.inspections(conn, checked, as_of)
+        made = [k for k in back_depth if self.states.get(k, {}).get("origin") == "produced"]
+        steps = q.operations(conn, made, as_of) if direction != "forward" else []
+        shipped = self._shipments(fwd_depth) if direction != "backward" else []
+        self._load_master(closure, {r.party for r in shipped if r.party})
         own = [_inspection(r) for r in found if (r.gtin, r.lot) == key]
-        subject_rows = facts.get(key, [])
-        changes = [_status_change(r) for r in subject_rows
-                   if r.role == "subject" and r.kind in _STATUS_VALUES]
+        changes = [_status_change(r) for r in self.milestones.get(key, [])
+                   if r.kind in _STATUS_VALUES]
         releases = [c for c in changes if c.kind == EventKind.RELEASED.value]
         result = TraceResult(
             subject=self._subject(ref), direction=direction, as_of=as_of,
-            lot=self._node(key, 0, facts.get(key, [])), release=releases[-1] if releases else None,
+            lot=self._node(key, 0), release=releases[-1] if releases else None,
             status_history=changes, inspections=own, notes=[])
         backward = forward = None
         if direction != "forward":
-            backward = self._backward(back_depth, back_edges, facts, found, moves_of_record)
+            backward = self._backward(back_depth, back_edges, found, steps)
         if direction != "backward":
-            forward = self._forward(fwd_depth, fwd_edges, facts, moves_of_record)
+            forward = self._forward(fwd_depth, fwd_edges, shipped)
         self._lot_notes(closure)
         return result.model_copy(update={"backward": backward, "forward": forward,
                                          "notes": self.notes})
 
     # ---------------------------------------------------------------- halves
 
-    def _backward(self, depth: dict[LotKey, int], edges: list[q.Edge],
-                  facts: dict[LotKey, list[Fact]], found: list[Fact],
-                  moves: list[Fact]) -> Backward:
-        made = [k for k in depth if self.states.get(k, {}).get("origin") == "produced"]
-        steps = q.operations(self.conn, made, self.as_of)
-        windows = environment_windows(steps, moves, set(depth), as_of=self.as_of,
+    def _backward(self, depth: dict[LotKey, int], edges: list[q.Edge], found: list[Fact],
+                  steps: list[q.Step]) -> Backward:
+        arrivals = q.crossings(self.conn, depth, self.as_of, self.service.system_of_record)
+        windows = environment_windows(steps, arrivals, set(depth), as_of=self.as_of,
                                       margin=self.service.processing_margin)
         readings = q.environment(self.conn, [w for w, _ in windows],
                                  self.service.environment_limits, self.as_of)
         return Backward(
-            lots=self._nodes(depth, facts), links=[_link(e) for e in edges],
+            lots=self._nodes(depth), links=[_link(e) for e in edges],
             work_orders=work_orders(steps, edges, self.states),
             inspections=[_inspection(r) for r in found if (r.gtin, r.lot) != self.subject_key],
             environment=[window.with_statistics(readings[w], self.service.environment_limits)
                          for w, window in windows])
 
-    def _forward(self, depth: dict[LotKey, int], edges: list[q.Edge],
-                 facts: dict[LotKey, list[Fact]], moves: list[Fact]) -> Forward:
+    def _shipments(self, depth: dict[LotKey, int]) -> list[Fact]:
+        """The forward lots' shipment rows from each lot's system of record."""
         serial = self.resolved.serial
         if serial is not None:
             ssccs = q.containers(self.conn, f"{self.resolved.gtin}/{serial}", self.as_of)
             rows = q.serial_shipment_rows(self.conn, self.resolved.gtin, serial, ssccs,
                                           self.as_of)
             self._serial_note(serial)
-            stock = []
         else:
             rows = q.shipment_rows(self.conn, depth, self.as_of)
-            stock = stock_positions([m for m in moves if (m.gtin, m.lot) in depth])
-        chosen = system_of_record_rows(rows, self.service.system_of_record)
-        for lot_key, system in sorted({((r.gtin, r.lot), r.source_system) for r in chosen}):
-            if system != self.service.system_of_record:
-                self.notes.append(Note(code="shipments-from-other-system", message=(
-                    f"Shipments of {lot_link(*lot_key)} come from {system!r}: "
-                    f"{self.service.system_of_record!r} has none for this lot.")))
-        parties = self._parties({r.party for r in chosen if r.party})
-        lines = merge_shipments(chosen, depth, parties)
+        preferred = self.service.system_of_record
+        chosen = system_of_record_rows(rows, preferred)
+        for gtin, lot, system in sorted({(r.gtin, r.lot, r.source_system) for r in chosen
+                                         if r.source_system != preferred}):
+            self.notes.append(Note(code="shipments-from-other-system", message=(
+                f"Shipments of {lot_link(gtin, lot)} come from {system!r}: "
+                f"{preferred!r} has none for this lot.")))
+        return chosen
+
+    def _forward(self, depth: dict[LotKey, int], edges: list[q.Edge], chosen: list[Fact]
+                 ) -> Forward:
+        stock = [] if self.resolved.serial is not None else stock_positions(
+            q.stock(self.conn, depth, self.as_of, self.service.system_of_record))
+        lines = merge_shipments(chosen, depth, self.parties)
         returned = [line for line in lines if line.kind == EventKind.RETURNED.value]
         if returned:
             self.notes.append(Note(code="returned", message=(
                 f"{len(returned)} shipment line(s) came back as returns; returned goods are "
                 "kept apart from conforming stock.")))
-        return Forward(lots=self._nodes(depth, facts), links=[_link(e) for e in edges],
+        return Forward(lots=self._nodes(depth), links=[_link(e) for e in edges],
                        stock=stock, shipments=lines, customers=customers(lines))
 
     # ---------------------------------------------------------------- lots
 
-    def _nodes(self, depth: dict[LotKey, int], facts: dict[LotKey, list[Fact]]
-               ) -> list[LotNode]:
+    def _nodes(self, depth: dict[LotKey, int]) -> list[LotNode]:
         ordered = sorted((d, k) for k, d in depth.items() if d > 0)
-        return [self._node(k, d, facts.get(k, [])) for d, k in ordered]
+        return [self._node(k, d) for d, k in ordered]
 
-    def _node(self, key: LotKey, depth: int, rows: list[Fact]) -> LotNode:
+    def _node(self, key: LotKey, depth: int) -> LotNode:
         state = self.states.get(key)
         gtin, lot = key
         product = self.products.get(gtin, {})
@@ -195,7 +196,7 @@ class _Trace:
         if state is None:
             return LotNode(**base, origin="seen", udi=lot_udi(gtin, lot, None))
         supplier = state["supplier"]
-        received = [at for r in rows if r.kind == EventKind.RECEIVED.value and r.role == "subject"
+        received = [at for r in self.milestones.get(key, []) if r.kind == _RECEIVED
                     if (at := at_utc(r.event_time)) is not None]
         return LotNode(
             **base, status=state["status"], status_conflicts=state["status_conflicts"],
@@ -237,12 +238,7 @@ class _Trace:
                     "event(s) did not fit the lot status rules and were skipped.")))
 
     def _serial_note(self, serial: str) -> None:
-        sf = t.serial_fact.c
-        query = (select(sf.kind, sf.location, sf.party, sf.event_time)
-                 .where(sf.gtin == self.resolved.gtin, sf.serial == serial,
-                        q.valid(t.serial_fact, self.as_of))
-                 .order_by(sf.event_time.desc(), sf.event_seq.desc()).limit(1))
-        last = self.conn.execute(query).first()
+        last = q.serial_last_seen(self.conn, self.resolved.gtin, serial, self.as_of)
         if last is not None:
             where = last.party or last.location or "an unrecorded place"
             self.notes.append(Note(code="serial-last-seen", message=(
@@ -251,21 +247,22 @@ class _Trace:
 
     # ---------------------------------------------------------------- master data
 
-    def _load_master(self, closure: set[LotKey]) -> None:
-        self.products = master_data.current(self.conn, "product", sorted({g for g, _ in closure}))
-        codes = sorted({s["supplier"] for s in self.states.values() if s["supplier"]})
-        self.suppliers = master_data.current(self.conn, "supplier", codes)
+    def _load_master(self, closure: set[LotKey], parties: set[str]) -> None:
+        """Products, suppliers and consignees named in the trace: one read."""
+        suppliers = {s["supplier"] for s in self.states.values() if s["supplier"]}
+        found = master(self.conn, {"product": {g for g, _ in closure}, "supplier": suppliers,
+                                   "party": parties})
+        self.products = {g: found.get(f"product/{g}", {}) for g, _ in closure}
+        self.suppliers = {code: found.get(f"supplier/{code}", {}) for code in suppliers}
+        self.parties = {code: _party(code, found.get(f"party/{code}", {})) for code in parties}
 
     def _supplier(self, code: str) -> Party:
-        attributes = self.suppliers.get(code, {})
-        return Party(code=code, name=_text(attributes.get("name")),
-                     address=_text(attributes.get("address")))
+        return _party(code, self.suppliers.get(code, {}))
 
-    def _parties(self, codes: set[str]) -> dict[str, Party]:
-        found = master_data.current(self.conn, "party", sorted(codes))
-        return {code: Party(code=code, name=_text(found.get(code, {}).get("name")),
-                            address=_text(found.get(code, {}).get("address")))
-                for code in codes}
+
+def _party(code: str, attributes: Mapping[str, Any]) -> Party:
+    return Party(code=code, name=_text(attributes.get("name")),
+                 address=_text(attributes.get("address")))
 
 
 def _text(value: object) -> str | None:

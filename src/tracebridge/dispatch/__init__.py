@@ -1,0 +1,1 @@
+"""Decisions out: the outbox dispatcher and the connectors that deliver to WMS and ERP."""

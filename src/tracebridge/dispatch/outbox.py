@@ -1,0 +1,201 @@
+"""The transactional outbox: messages written with the change that caused them, sent later.
+
+``enqueue`` runs inside the caller's transaction (the one that appended the event), so a
+decision and the messages announcing it are committed together or not at all; the broker
+never holds the only copy. Each message gets the next ``sequence`` of its (target, gtin,
+lot): :func:`ready` hands out only a lot's oldest unacknowledged message, so message n+1
+of a lot never overtakes message n, and a dead message stops its lot's queue for that
+target until someone deals with it (:func:`requeue_dead`).
+
+The idempotency key is derived from the target, the event and the lot, so the same
+decision always carries the same key, however often it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.orm import aliased
+
+from tracebridge.dispatch.outbound import OutboundMessage
+from tracebridge.domain.events import sha256_hex
+from tracebridge.store.event_log import utc
+from tracebridge.store.tables import outbox
+
+PENDING, DONE, DEAD = "pending", "done", "dead"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    target: str
+    kind: str
+    gtin: str
+    lot: str
+    event_id: str
+    event_seq: int | None
+    payload: dict[str, Any]
+
+    @property
+    def idempotency_key(self) -> str:
+        return idempotency_key(self.target, self.event_id, self.gtin, self.lot)
+
+
+def idempotency_key(target: str, event_id: str, gtin: str, lot: str) -> str:
+    """Stable key a receiver deduplicates on: same target, event and lot, same key."""
+    return sha256_hex(f"{target}\x00{event_id}\x00{gtin}\x00{lot}")
+
+
+def enqueue(conn: Connection, messages: Sequence[NewMessage], *, now: datetime) -> int:
+    """Add ``messages`` (in order) to the outbox; already queued keys are skipped."""
+    if not messages:
+        return 0
+    keys = [m.idempotency_key for m in messages]
+    known = set(
+        conn.execute(
+            select(outbox.c.idempotency_key).where(outbox.c.idempotency_key.in_(keys))
+        ).scalars()
+    )
+    last: dict[tuple[str, str, str], int] = {}
+    rows: list[dict[str, Any]] = []
+    for message, key in zip(messages, keys, strict=True):
+        if key in known:
+            continue
+        known.add(key)
+        lot_key = (message.target, message.gtin, message.lot)
+        if lot_key not in last:
+            last[lot_key] = _last_sequence(conn, *lot_key)
+        last[lot_key] += 1
+        rows.append(
+            {
+                "created_at": now,
+                "target": message.target,
+                "kind": message.kind,
+                "gtin": message.gtin,
+                "lot": message.lot,
+                "sequence": last[lot_key],
+                "idempotency_key": key,
+                "event_seq": message.event_seq,
+                "payload": message.payload,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+        )
+    if rows:
+        conn.execute(outbox.insert(), rows)
+    return len(rows)
+
+
+def _last_sequence(conn: Connection, target: str, gtin: str, lot: str) -> int:
+    query = select(func.max(outbox.c.sequence)).where(
+        outbox.c.target == target, outbox.c.gtin == gtin, outbox.c.lot == lot
+    )
+    return int(conn.execute(query).scalar() or 0)
+
+
+def ready(
+    conn: Connection, *, now: datetime, limit: int = 100, targets: Sequence[str] | None = None
+) -> list[OutboundMessage]:
+    """Pending messages due by ``now`` that are the oldest unacknowledged of their lot."""
+    earlier = aliased(outbox)
+    blocked = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.target == outbox.c.target,
+            earlier.c.gtin == outbox.c.gtin,
+            earlier.c.lot == outbox.c.lot,
+            earlier.c.sequence < outbox.c.sequence,
+            earlier.c.status != DONE,
+        )
+        .exists()
+    )
+    query = (
+        select(outbox)
+        .where(and_(outbox.c.status == PENDING, outbox.c.next_attempt_at <= now, ~blocked))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    if targets is not None:
+        query = query.where(outbox.c.target.in_(list(targets)))
+    return [_message(row) for row in conn.execute(query)]
+
+
+def _message(row: Any) -> OutboundMessage:
+    return OutboundMessage(
+        id=int(row.id),
+        target=row.target,
+        kind=row.kind,
+        gtin=row.gtin,
+        lot=row.lot,
+        sequence=int(row.sequence),
+        idempotency_key=row.idempotency_key,
+        payload=dict(row.payload),
+        attempts=int(row.attempts),
+        created_at=utc(row.created_at),
+    )
+
+
+def mark_done(conn: Connection, message_id: int, *, now: datetime) -> None:
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == message_id)
+        .values(status=DONE, attempts=outbox.c.attempts + 1, dispatched_at=now, last_error=None)
+    )
+
+
+def mark_failed(
+    conn: Connection, message_id: int, *, error: str, retry_at: datetime | None
+) -> None:
+    """Record a failed attempt: retry at ``retry_at``, or dead when it is ``None``."""
+    values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
+    if retry_at is None:
+        values["status"] = DEAD
+    else:
+        values["next_attempt_at"] = retry_at
+    conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+
+def requeue_dead(conn: Connection, *, target: str | None = None, now: datetime) -> int:
+    """Put dead messages back in line (after the target was fixed); returns how many."""
+    query = update(outbox).where(outbox.c.status == DEAD)
+    if target is not None:
+        query = query.where(outbox.c.target == target)
+    return conn.execute(query.values(status=PENDING, next_attempt_at=now)).rowcount or 0
+
+
+def backlog(conn: Connection) -> dict[str, dict[str, int]]:
+    """Per target, how many messages are pending and dead (the interface-health figure)."""
+    query = (
+        select(outbox.c.target, outbox.c.status, func.count())
+        .where(outbox.c.status != DONE)
+        .group_by(outbox.c.target, outbox.c.status)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for target, status, count in conn.execute(query):
+        counts.setdefault(target, {PENDING: 0, DEAD: 0})[status] = int(count)
+    return counts
+
+
+def messages_of_lot(conn: Connection, gtin: str, lot: str) -> list[dict[str, Any]]:
+    """Every message about one lot, oldest first (what did we tell WMS and ERP, and when)."""
+    query = (
+        select(outbox)
+        .where(outbox.c.gtin == gtin, outbox.c.lot == lot)
+        .order_by(outbox.c.target, outbox.c.sequence)
+    )
+    return [
+        {
+            **row._asdict(),
+            "created_at": utc(row.created_at),
+            "dispatched_at": utc(row.dispatched_at) if row.dispatched_at else None,
+        }
+        for row in conn.execute(query)
+    ]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

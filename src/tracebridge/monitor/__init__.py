@@ -1,0 +1,1 @@
+"""Interface health and metrics: how each connector is doing, for people and for Prometheus."""

@@ -1,0 +1,1 @@
+"""Quality decisions on lots (holds, releases, blocks) and where they go next."""
