@@ -3,8 +3,10 @@
 ``TraceService(engine).trace("/01/09506000134352/10/A1")`` returns a
 :class:`~tracebridge.trace.model.TraceResult`. The genealogy is walked breadth-first, one
 query per level; the details of the whole closure then come from a handful of batched
-queries (``trace.queries``). State as of an earlier time (lot status, stock) is folded
-from the facts valid then, with the same fold the projections use.
+queries (``trace.queries``). State now (lot status, stock) is read from the state
+projections; as of an earlier time it is folded from the facts valid then, with the same
+fold the projections use — ``test_trace_now_equals_the_fold_of_the_facts_in_force``
+holds the two to the same answer.
 
 Stock and shipments are reported from one *system of record* per lot — ``wms`` when it
 has rows for that lot, else another system — because the ERP and the WMS each keep
@@ -189,9 +191,8 @@ class _Trace:
     def _node(self, key: LotKey, depth: int) -> LotNode:
         state = self.states.get(key)
         gtin, lot = key
-        product = self.products.get(gtin, {})
         base: dict[str, Any] = {"gtin": gtin, "lot": lot, "depth": depth,
-                                "product_name": _text(product.get("name")),
+                                "product_name": self.product_names.get(gtin),
                                 "digital_link": lot_link(gtin, lot)}
         if state is None:
             return LotNode(**base, origin="seen", udi=lot_udi(gtin, lot, None))
@@ -203,7 +204,7 @@ class _Trace:
             manufactured=state["manufactured"], expiry=state["expiry"],
             quantity=state["quantity"], uom=state["uom"], origin=state["origin"],
             udi=lot_udi(gtin, lot, state["expiry"]), work_order=state["work_order"],
-            supplier=self._supplier(supplier) if supplier else None,
+            supplier=self.suppliers.get(supplier) if supplier else None,
             supplier_lot=state["supplier_lot"], received_at=received)
 
     def _subject(self, ref: str) -> Subject:
@@ -252,12 +253,11 @@ class _Trace:
         suppliers = {s["supplier"] for s in self.states.values() if s["supplier"]}
         found = master(self.conn, {"product": {g for g, _ in closure}, "supplier": suppliers,
                                    "party": parties})
-        self.products = {g: found.get(f"product/{g}", {}) for g, _ in closure}
-        self.suppliers = {code: found.get(f"supplier/{code}", {}) for code in suppliers}
+        self.product_names = {g: _text(found.get(f"product/{g}", {}).get("name"))
+                              for g in {g for g, _ in closure}}
+        self.suppliers = {code: _party(code, found.get(f"supplier/{code}", {}))
+                          for code in suppliers}
         self.parties = {code: _party(code, found.get(f"party/{code}", {})) for code in parties}
-
-    def _supplier(self, code: str) -> Party:
-        return _party(code, self.suppliers.get(code, {}))
 
 
 def _party(code: str, attributes: Mapping[str, Any]) -> Party:
