@@ -106,3 +106,12 @@ def test_openapi_documents_trace_and_its_error_responses(client: TestClient) -> 
     assert {"200", "404", "409", "422"} <= set(responses)
     assert "TraceResult" in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_root_points_to_docs_and_health(sqlite_container: Container) -> None:
+    from fastapi.testclient import TestClient
+
+    from tracebridge.api.app import create_app
+
+    body = TestClient(create_app(sqlite_container)).get("/").json()
+    assert body["docs"] == "/docs" and body["health"] == "/health"

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from tracebridge.api import errors
-from tracebridge.api.routes import dlq, health, ingest, metrics, quality, trace
+from tracebridge.api.routes import dlq, health, ingest, metrics, quality, root, trace
 from tracebridge.bootstrap import Container
 
 
@@ -33,6 +33,7 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     errors.install(app)
+    app.include_router(root.router)
     app.include_router(health.router)
     app.include_router(trace.router)
     app.include_router(ingest.router)
