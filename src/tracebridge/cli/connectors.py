@@ -14,11 +14,12 @@ import typer
 from rich.console import Console
 
 from tracebridge.bootstrap import bootstrap
+from tracebridge.cli.choose import mapping_from
 from tracebridge.errors import TraceBridgeError
 from tracebridge.ingest.amqp import AmqpConsumer, AmqpSettings, PauseHook
 from tracebridge.ingest.db_poll import DbPoller, load_poll_config
 from tracebridge.ingest.db_poll import create_source_engine as source_engine
-from tracebridge.mapping.engine import Mapping, load_mapping
+from tracebridge.mapping.engine import load_mapping
 
 console = Console()
 errors = Console(stderr=True)
@@ -28,17 +29,6 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.command("consume")(consume)
     app.command("poll")(poll)
-
-
-def _mapping(source: str | None, mapping: Path | None) -> Mapping:
-    if (source is None) == (mapping is None):
-        errors.print("Give exactly one of --source NAME or --mapping FILE.")
-        raise typer.Exit(2)
-    try:
-        return load_mapping(mapping if mapping is not None else str(source))
-    except TraceBridgeError as error:
-        errors.print(f"[red]{error.message}[/red]")
-        raise typer.Exit(2) from error
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:
@@ -71,7 +61,7 @@ def consume(
 ) -> None:
     """Consume a RabbitMQ queue: batches committed, then acknowledged; poison to dead letters."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    mapper = _mapping(source, mapping)
+    mapper = mapping_from(source, mapping)
     app = bootstrap()
     try:
         settings = AmqpSettings(

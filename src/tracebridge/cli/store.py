@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tracebridge.bootstrap import bootstrap
-from tracebridge.errors import TraceBridgeError
+from tracebridge.cli.choose import mapping_from
 from tracebridge.ingest.service import IngestSummary, expand
 from tracebridge.mapping.engine import load_mapping
 from tracebridge.store.event_log import verify_chain
@@ -63,14 +63,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Map source files into canonical events; failures go to the dead letters."""
-    if (source is None) == (mapping is None):
-        errors.print("Give exactly one of --source erp|wms or --mapping FILE.")
-        raise typer.Exit(2)
-    try:
-        mapper = load_mapping(mapping if mapping is not None else str(source))
-    except TraceBridgeError as error:
-        errors.print(f"[red]{error.message}[/red]")
-        raise typer.Exit(2) from error
+    mapper = mapping_from(source, mapping)
     app = bootstrap()
     files = list(expand(paths))
     with _progress() as progress:

@@ -13,9 +13,8 @@ import typer
 from rich.console import Console
 
 from tracebridge.bootstrap import bootstrap
-from tracebridge.errors import TraceBridgeError
+from tracebridge.cli.choose import mapping_from
 from tracebridge.ingest.files import DropFolder, FileResult
-from tracebridge.mapping import load_mapping
 
 console = Console()
 errors = Console(stderr=True)
@@ -40,14 +39,7 @@ def watch(
 
     Write files as NAME.part and rename them when complete; files still changing are skipped.
     """
-    if (source is None) == (mapping is None):
-        errors.print("Give exactly one of --source erp|wms or --mapping FILE.")
-        raise typer.Exit(2)
-    try:
-        mapper = load_mapping(mapping if mapping is not None else str(source))
-    except TraceBridgeError as error:
-        errors.print(f"[red]{error.message}[/red]")
-        raise typer.Exit(2) from error
+    mapper = mapping_from(source, mapping)
     container = bootstrap()
     drop = DropFolder(folder, mapper, container.ingest,
                       settle_seconds=container.settings.watch_settle_seconds

@@ -110,33 +110,16 @@ def facts_of(event: CanonicalEvent, *, seq: int, record_time: datetime) -> dict[
     for ref in event.inputs:
         out["lot_event"].append(lot_row(ref, "input"))
 
-    if kind in (EventKind.PRODUCED, EventKind.CONSUMED) and event.work_order:
-        for direction, refs in (
-            ("in", event.inputs),
-            ("out", event.lots if kind is EventKind.PRODUCED else ()),
-        ):
+    if kind in (EventKind.PRODUCED, EventKind.CONSUMED):
+        # Without a work order, a transformation's own id joins its inputs to its outputs.
+        order = event.work_order or f"event:{event.event_id[:16]}"
+        outputs = event.lots if kind is EventKind.PRODUCED else ()
+        for direction, refs in (("in", event.inputs), ("out", outputs)):
             for ref in refs:
                 out["material_flow"].append(
                     {
                         **base,
-                        "work_order": event.work_order,
-                        "direction": direction,
-                        "gtin": ref.gtin,
-                        "lot": ref.lot,
-                        "quantity": _quantity(ref),
-                        "uom": ref.uom,
-                        "operation": event.operation,
-                    }
-                )
-    elif kind is EventKind.PRODUCED:
-        # A transformation without a work order: its own id joins inputs to outputs.
-        tid = f"event:{event.event_id[:16]}"
-        for direction, refs in (("in", event.inputs), ("out", event.lots)):
-            for ref in refs:
-                out["material_flow"].append(
-                    {
-                        **base,
-                        "work_order": tid,
+                        "work_order": order,
                         "direction": direction,
                         "gtin": ref.gtin,
                         "lot": ref.lot,

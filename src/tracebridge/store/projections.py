@@ -24,7 +24,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from tracebridge.dictionary.loader import load_dictionary
 from tracebridge.domain.events import EventKind
-from tracebridge.domain.lot_status import LotStatus, fold
+from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS, LotStatus, fold
 from tracebridge.store import tables as t
 from tracebridge.store.bulk import chunks, datetime_param, in_list, in_pairs, insert_rows
 from tracebridge.store.event_log import CHUNK, StoredEvent, utc
@@ -41,14 +41,6 @@ FACT_TABLES = {
     "operation_fact": t.operation_fact,
     "environment_fact": t.environment_fact,
     "quality_fact": t.quality_fact,
-}
-STATUS_KINDS = {
-    EventKind.RELEASED,
-    EventKind.HELD,
-    EventKind.HOLD_RELEASED,
-    EventKind.REJECTED,
-    EventKind.RECALLED,
-    EventKind.SCRAPPED,
 }
 ORIGIN_OF = {
     EventKind.PRODUCED.value: "produced",
@@ -237,7 +229,7 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
     kinds = [
         EventKind(f.kind)
         for f in facts
-        if f.role == "subject" and EventKind(f.kind) in STATUS_KINDS
+        if f.role == "subject" and EventKind(f.kind) in STATUS_CHANGING_KINDS
     ]
     final, conflicts = fold(kinds, initial)
     return {

@@ -26,9 +26,10 @@ from typing import Any, Literal
 from sqlalchemy import Connection
 
 from tracebridge.domain.events import EventKind
+from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS
 from tracebridge.store.bulk import datetime_param
 from tracebridge.store.event_log import utc
-from tracebridge.store.projections import STATUS_KINDS, lot_state
+from tracebridge.store.projections import lot_state
 from tracebridge.trace.sql import LotKey as LotKey
 from tracebridge.trace.sql import as_of_params, by_keys, by_values, mark, run, valid_clause
 
@@ -38,7 +39,7 @@ Limits = dict[str, tuple[float | None, float | None]]
 _WINDOWS_PER_QUERY = 100
 _ZERO = 1e-9  # stock at or below this is none (float sums of rounded quantities)
 MILESTONE_KINDS = tuple(sorted({EventKind.RECEIVED.value, EventKind.HOLD_RELEASED.value}
-                               | {kind.value for kind in STATUS_KINDS}))
+                               | {kind.value for kind in STATUS_CHANGING_KINDS}))
 
 
 # ------------------------------------------------------------------------ genealogy

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from tracebridge.domain.events import EventKind
-from tracebridge.store.projections import STATUS_KINDS
+from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS
 from tracebridge.trace import queries as q
 from tracebridge.trace.assemble import (
     customers,
@@ -51,7 +51,7 @@ from tracebridge.trace.queries import Fact, LotKey, at_utc
 from tracebridge.trace.reference import Resolved, lot_link, resolve, serial_link
 from tracebridge.trace.sql import master
 
-_STATUS_VALUES = {kind.value for kind in STATUS_KINDS} | {EventKind.HOLD_RELEASED.value}
+_STATUS_VALUES = {kind.value for kind in STATUS_CHANGING_KINDS} | {EventKind.HOLD_RELEASED.value}
 _RECEIVED = EventKind.RECEIVED.value
 
 
