@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from tracebridge.alerts.inbox import AlertInbox
 from tracebridge.dispatch.dispatcher import Dispatcher
 from tracebridge.dispatch.endpoints import (
     DispatchSettings,
@@ -20,9 +21,16 @@ from tracebridge.dispatch.endpoints import (
 from tracebridge.dispatch.forwarding import ForwardToTargets
 from tracebridge.ingest.dead_letters import DeadLetterService
 from tracebridge.ingest.service import IngestService
+from tracebridge.quality.rules_reaction import RulesReaction
 from tracebridge.quality.service import QualityService
+from tracebridge.recall.service import RecallService
+from tracebridge.reconcile.service import ReconcileService
+from tracebridge.reconcile.tolerances import load_tolerances
+from tracebridge.rules.evaluation import CompiledRule
+from tracebridge.rules.loader import load_builtin
 from tracebridge.settings import Settings
 from tracebridge.store.database import make_engine, upgrade
+from tracebridge.store.writer import Reaction
 from tracebridge.trace.service import TraceService
 
 
@@ -34,6 +42,10 @@ class Container:
     trace: TraceService
     quality: QualityService
     dead_letters: DeadLetterService
+    reconcile: ReconcileService
+    recall: RecallService
+    alerts: AlertInbox
+    rule_set: list[CompiledRule]
     forwarding: ForwardToTargets  # the reaction writing outbox messages for WMS and ERP
     new_dispatcher: Callable[[], Dispatcher]  # connectors open on first send; caller closes
 
@@ -53,16 +65,29 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
         outbounds = build_outbounds(
             dispatch_settings, forwarding.targets, data_dir=settings.data_dir
         )
-        return Dispatcher(engine, outbounds)
+        return Dispatcher(engine, outbounds, idle_seconds=dispatch_settings.idle_seconds)
 
-    reactions = (forwarding,)
+    # Rules act through a quality service that only forwards: a rule's own decisions are
+    # never evaluated by rules again, so consequences stay one step deep.
+    rule_set = load_builtin()
+    forwarding_only = QualityService(engine, reactions=(forwarding,))
+    reactions: tuple[Reaction, ...] = (forwarding,)
+    if settings.rules_enabled:
+        reactions = (forwarding, RulesReaction(rule_set, quality=forwarding_only))
+    quality = QualityService(engine, reactions=reactions)
     return Container(
         settings=settings,
         engine=engine,
         ingest=IngestService(engine, batch_size=settings.batch_size, reactions=reactions),
         trace=TraceService(engine),
-        quality=QualityService(engine, reactions=reactions),
+        quality=quality,
         dead_letters=DeadLetterService(engine, reactions=reactions),
+        reconcile=ReconcileService(
+            engine, tolerances=load_tolerances(settings.reconcile_tolerances)
+        ),
+        recall=RecallService(engine, quality),
+        alerts=AlertInbox(engine),
+        rule_set=rule_set,
         forwarding=forwarding,
         new_dispatcher=new_dispatcher,
     )

@@ -123,3 +123,58 @@ class ConnectorError(TraceBridgeError):
     """A connector (message broker, database poller) is misconfigured or its source failed."""
 
     code = "connector-failed"
+
+
+# ---- recall workflow
+
+
+class RecallNotFound(NotFound):
+    """No recall has the number given."""
+
+    code = "recall-not-found"
+
+
+class IllegalRecallTransition(IllegalTransition):
+    """A recall step its status does not allow (e.g. recording a response after closing)."""
+
+    code = "recall-step-refused"
+
+
+class InvalidRecallInput(InvalidIdentifier):
+    """A recall's class, depth, level, scope or response is malformed."""
+
+    code = "recall-input-invalid"
+
+
+# ---- quality rules and alerts
+
+
+class RuleError(TraceBridgeError):
+    """A rule file is malformed: bad YAML, an unknown field, or a CEL syntax or type error.
+
+    The message names ``file:line`` (and the CEL column with a caret); nothing of the
+    file is applied.
+    """
+
+    code = "rule-invalid"
+
+
+class AlertTransitionError(TraceBridgeError):
+    """An alert cannot move to the asked status (e.g. acknowledging a resolved alert)."""
+
+    code = "alert-transition"
+
+
+# ---- ERP/WMS reconciliation
+
+
+class ReconciliationConfigError(TraceBridgeError):
+    """The reconciliation tolerances file is unreadable or malformed."""
+
+    code = "reconciliation-config-invalid"
+
+
+class FindingNotFound(NotFound):
+    """No reconciliation finding has the id given."""
+
+    code = "finding-not-found"

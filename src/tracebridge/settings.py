@@ -34,3 +34,12 @@ class Settings(BaseSettings):
     ingest_mappings: dict[str, str] = Field(default_factory=dict)
     # A dropped file is taken once its size and mtime are unchanged for this long.
     watch_settle_seconds: float = 1.0
+
+    # ---- reconciliation
+    # Tolerances and the ERP ↔ WMS location map (YAML); None = the built-in file.
+    reconcile_tolerances: Path | None = None
+
+    # ---- quality rules
+    # Evaluate the rule pack in the ingest transaction. Off for taking over history in bulk
+    # (per-type export files arrive out of time order); check such history with `rules test`.
+    rules_enabled: bool = True

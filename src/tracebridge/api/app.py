@@ -11,7 +11,19 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from tracebridge.api import errors
-from tracebridge.api.routes import dlq, health, ingest, metrics, quality, root, trace
+from tracebridge.api.routes import (
+    alerts,
+    dlq,
+    health,
+    ingest,
+    metrics,
+    quality,
+    recall,
+    reconcile,
+    root,
+    rules,
+    trace,
+)
 from tracebridge.bootstrap import Container
 
 
@@ -40,4 +52,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(dlq.router)
     app.include_router(quality.router)
     app.include_router(metrics.router)
+    app.include_router(reconcile.router)
+    app.include_router(recall.router)
+    app.include_router(rules.router)
+    app.include_router(alerts.router)
     return app

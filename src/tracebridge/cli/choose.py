@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from tracebridge.cli.output import errors
 from tracebridge.errors import TraceBridgeError
 from tracebridge.mapping.engine import Mapping, load_mapping
-
-errors = Console(stderr=True)
 
 
 def mapping_from(source: str | None, mapping: Path | None) -> Mapping:

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from tracebridge.bootstrap import bootstrap
 from tracebridge.cli.choose import mapping_from
+from tracebridge.cli.output import errors
 from tracebridge.errors import TraceBridgeError
 from tracebridge.ingest.amqp import AmqpConsumer, AmqpSettings, PauseHook
 from tracebridge.ingest.db_poll import DbPoller, load_poll_config
@@ -22,7 +23,6 @@ from tracebridge.ingest.db_poll import create_source_engine as source_engine
 from tracebridge.mapping.engine import load_mapping
 
 console = Console()
-errors = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tracebridge.bootstrap import bootstrap
+from tracebridge.cli.output import errors
 from tracebridge.errors import TraceBridgeError
 from tracebridge.ingest.dead_letters import RetryOutcome
 from tracebridge.ingest.http import source_mapping
@@ -19,7 +20,6 @@ from tracebridge.mapping import Mapping, load_mapping
 app = typer.Typer(help="Records that failed to map: list, show, retry, discard.",
                   no_args_is_help=True)
 console = Console()
-errors = Console(stderr=True)
 
 
 def _fail(error: TraceBridgeError) -> typer.Exit:

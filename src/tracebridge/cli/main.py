@@ -8,11 +8,15 @@ from __future__ import annotations
 import typer
 
 from tracebridge.cli import (
+    alerts,
     connectors,
     dictionary,
     dlq,
     mapping,
     quality,
+    recall,
+    reconcile,
+    rules,
     sim,
     status,
     store,
@@ -32,6 +36,10 @@ app.add_typer(dictionary.app, name="dictionary")
 app.add_typer(sim.app, name="sim")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(mapping.app, name="mapping")
+app.add_typer(reconcile.app, name="reconcile")
+app.add_typer(recall.app, name="recall")
+app.add_typer(rules.app, name="rules")
+app.add_typer(alerts.app, name="alerts")
 trace.register(app)
 store.register(app)
 watch.register(app)

@@ -6,8 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from tracebridge.cli.output import report
 from tracebridge.errors import IllegalTransition, NotFound
 
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the decision).")]
@@ -33,7 +33,7 @@ def _decide(command: str, gtin: str, lot: str, **arguments: str) -> None:
     try:
         decision = getattr(container.quality, command.replace("-", "_"))(gtin, lot, **arguments)
     except (IllegalTransition, NotFound) as error:
-        Console(stderr=True).print(f"[red]{error.code}[/red]: {error.message}", highlight=False)
+        report(error)
         raise typer.Exit(1) from None
     finally:
         container.close()

@@ -13,11 +13,13 @@ from rich.table import Table
 from tracebridge.bootstrap import bootstrap
 from tracebridge.monitor.health import connector_health
 
-console = Console()
-
 
 def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "—"
+
+
+def _age(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:,.0f}"
 
 
 def status(
@@ -30,7 +32,7 @@ def status(
         return
     table = Table(title="Interface health")
     for column in ("connector", "last success", "received", "per min (1 h)", "lag s",
-                   "error rate", "DLQ", "outbox"):
+                   "error rate", "DLQ", "outbox pending", "outbox dead", "oldest pending s"):
         table.add_column(column, justify="left" if column in ("connector", "last success")
                          else "right")
     for c in health:
@@ -40,11 +42,14 @@ def status(
             "—" if c.lag_seconds is None else f"{c.lag_seconds:,.0f}",
             "—" if c.error_rate is None else f"{c.error_rate:.1%}",
             f"[red]{c.dlq_depth}[/red]" if c.dlq_depth else "0",
-            "—" if c.outbox_backlog is None else str(c.outbox_backlog))
+            "—" if c.outbox_backlog is None else str(c.outbox_backlog),
+            "—" if c.outbox_dead is None else (
+                f"[red]{c.outbox_dead}[/red]" if c.outbox_dead else "0"),
+            _age(c.outbox_oldest_pending_age_seconds))
     if not health:
-        console.print("No connector has sent anything yet.")
+        Console().print("No connector has sent anything yet.")
         return
-    console.print(table)
+    Console().print(table)  # built per call: the terminal width is the caller's, now
 
 
 def register(app: typer.Typer) -> None:

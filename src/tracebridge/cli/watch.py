@@ -17,7 +17,6 @@ from tracebridge.cli.choose import mapping_from
 from tracebridge.ingest.files import DropFolder, FileResult
 
 console = Console()
-errors = Console(stderr=True)
 
 
 def watch(

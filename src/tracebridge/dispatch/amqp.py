@@ -3,7 +3,10 @@
 The channel runs in publisher-confirm mode and messages are persistent and ``mandatory``:
 a message counts as delivered only when the broker confirmed it was routed to at least
 one queue and taken over; an unroutable, nacked or interrupted publish is retried by
-the dispatcher (on a fresh connection). The routing key is ``lot.<kind>`` (``lot.held``)
+the dispatcher (on a fresh connection). A broker that blocks publishers (memory or disk
+alarm) would otherwise hold the publish — and every other target — forever, so unless
+the URL sets ``blocked_connection_timeout`` the connection gives up after 60 s and the
+message is retried. The routing key is ``lot.<kind>`` (``lot.held``)
 so a WMS can bind to just the decisions it acts on; the idempotency key is the AMQP
 ``message_id`` and also a header.
 """
@@ -20,6 +23,7 @@ from pika.exceptions import AMQPError  # type: ignore[import-untyped]
 from tracebridge.dispatch.outbound import Delivery, OutboundMessage
 
 PERSISTENT = 2
+BLOCKED_TIMEOUT_SECONDS = 60.0
 
 
 class AmqpOutbound:
@@ -27,6 +31,8 @@ class AmqpOutbound:
         if not exchange:
             raise ValueError(f"AMQP target {url}: an exchange name is required")
         self.parameters = pika.URLParameters(url)
+        if self.parameters.blocked_connection_timeout is None:
+            self.parameters.blocked_connection_timeout = BLOCKED_TIMEOUT_SECONDS
         self.exchange = exchange
         self.exchange_type = exchange_type
         self._connection: Any = None

@@ -167,17 +167,43 @@ def requeue_dead(conn: Connection, *, target: str | None = None, now: datetime) 
     return conn.execute(query.values(status=PENDING, next_attempt_at=now)).rowcount or 0
 
 
-def backlog(conn: Connection) -> dict[str, dict[str, int]]:
-    """Per target, how many messages are pending and dead (the interface-health figure)."""
+@dataclass(frozen=True)
+class TargetBacklog:
+    """What still waits for one target: pending and dead messages, and the oldest pending."""
+
+    pending: int = 0
+    dead: int = 0
+    oldest_pending_at: datetime | None = None
+
+    def oldest_pending_age_seconds(self, now: datetime) -> float | None:
+        """How long the oldest pending message has waited (None: nothing pending)."""
+        if self.oldest_pending_at is None:
+            return None
+        return round(max(0.0, (now - self.oldest_pending_at).total_seconds()), 3)
+
+
+def target_backlog(conn: Connection) -> dict[str, TargetBacklog]:
+    """Per target with anything not done: its :class:`TargetBacklog`."""
     query = (
-        select(outbox.c.target, outbox.c.status, func.count())
+        select(outbox.c.target, outbox.c.status, func.count(), func.min(outbox.c.created_at))
         .where(outbox.c.status != DONE)
         .group_by(outbox.c.target, outbox.c.status)
     )
     counts: dict[str, dict[str, int]] = {}
-    for target, status, count in conn.execute(query):
+    oldest: dict[str, datetime] = {}
+    for target, status, count, first in conn.execute(query):
         counts.setdefault(target, {PENDING: 0, DEAD: 0})[status] = int(count)
-    return counts
+        if status == PENDING and first is not None:
+            oldest[target] = utc(first)
+    return {target: TargetBacklog(pending=c[PENDING], dead=c[DEAD],
+                                  oldest_pending_at=oldest.get(target))
+            for target, c in counts.items()}
+
+
+def backlog(conn: Connection) -> dict[str, dict[str, int]]:
+    """Per target, how many messages are pending and dead (the interface-health figure)."""
+    return {target: {PENDING: b.pending, DEAD: b.dead}
+            for target, b in target_backlog(conn).items()}
 
 
 def messages_of_lot(conn: Connection, gtin: str, lot: str) -> list[dict[str, Any]]:

@@ -8,7 +8,9 @@ are read from the store, so every process (API, watcher, consumer) reports the s
 * **throughput** — raw records received over the last hour, per minute;
 * **lag** — now minus the newest *source* event time (how far behind the source we are);
 * **error rate** — dead letters created over the last hour / records received in it;
-* **DLQ depth** — open dead letters; **outbox backlog** — pending outbound messages.
+* **DLQ depth** — open dead letters; **outbox backlog** — outbound messages to the system
+  still pending, those dead (refused or out of retries, blocking their lot), and how long
+  the oldest pending one has waited — a target that is down shows as a growing age.
 
 >>> ConnectorHealth("wms", records_received=120, received_last_hour=60).throughput_per_minute
 1.0
@@ -20,9 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from tracebridge.dispatch.outbox import TargetBacklog, target_backlog
 from tracebridge.store.tables import dead_letter, event, raw_record
 
 WINDOW = timedelta(hours=1)
@@ -44,7 +47,9 @@ class ConnectorHealth:
     last_success: datetime | None = None
     newest_source_time: datetime | None = None
     dlq_depth: int = 0
-    outbox_backlog: int | None = None
+    outbox_backlog: int | None = None  # pending messages; None while no outbox exists
+    outbox_dead: int | None = None
+    outbox_oldest_pending_at: datetime | None = None
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -56,6 +61,11 @@ class ConnectorHealth:
         if self.newest_source_time is None:
             return None
         return round((self.checked_at - self.newest_source_time).total_seconds(), 3)
+
+    @property
+    def outbox_oldest_pending_age_seconds(self) -> float | None:
+        backlog = TargetBacklog(oldest_pending_at=self.outbox_oldest_pending_at)
+        return backlog.oldest_pending_age_seconds(self.checked_at)
 
     @property
     def error_rate(self) -> float | None:
@@ -73,20 +83,20 @@ class ConnectorHealth:
                 "received_last_hour": self.received_last_hour,
                 "throughput_per_minute": self.throughput_per_minute,
                 "lag_seconds": self.lag_seconds, "error_rate": self.error_rate,
-                "dlq_depth": self.dlq_depth, "outbox_backlog": self.outbox_backlog}
+                "dlq_depth": self.dlq_depth, "outbox_backlog": self.outbox_backlog,
+                "outbox_dead": self.outbox_dead,
+                "outbox_oldest_pending_age_seconds": self.outbox_oldest_pending_age_seconds}
 
 
 def _grouped(conn: Connection, query: Any) -> dict[str, Any]:
     return {row[0]: row[1:] for row in conn.execute(query)}
 
 
-def outbox_backlog(conn: Connection) -> dict[str, int] | None:
-    """Pending outbound messages per target, or None while no outbox table exists."""
+def outbox_backlog(conn: Connection) -> dict[str, TargetBacklog] | None:
+    """The outbox backlog per target, or None while no outbox table exists."""
     if not inspect(conn).has_table("outbox"):
         return None
-    rows = conn.execute(text("SELECT target, COUNT(*) FROM outbox WHERE status = 'pending' "
-                             "GROUP BY target"))
-    return {str(target): int(count) for target, count in rows}
+    return target_backlog(conn)
 
 
 def connector_health(engine: Engine, *, now: datetime | None = None) -> list[ConnectorHealth]:
@@ -117,8 +127,16 @@ def connector_health(engine: Engine, *, now: datetime | None = None) -> list[Con
             failed_last_hour=int(failed.get(name, (0,))[0]),
             last_success=_utc(last_success), newest_source_time=_utc(newest_source),
             dlq_depth=int(open_letters.get(name, (0,))[0]),
-            outbox_backlog=None if backlog is None else backlog.get(name, 0), checked_at=now))
+            checked_at=now, **_outbox_figures(backlog, name)))
     return result
+
+
+def _outbox_figures(backlog: dict[str, TargetBacklog] | None, name: str) -> dict[str, Any]:
+    if backlog is None:
+        return {}
+    target = backlog.get(name, TargetBacklog())
+    return {"outbox_backlog": target.pending, "outbox_dead": target.dead,
+            "outbox_oldest_pending_at": target.oldest_pending_at}
 
 
 @dataclass(frozen=True)

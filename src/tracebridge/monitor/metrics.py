@@ -47,6 +47,14 @@ def health_families(connectors: Sequence[ConnectorHealth]) -> Iterator[Metric]:
         "outbox": GaugeMetricFamily(
             "tracebridge_connector_outbox_backlog",
             "Outbound messages to the connector still pending.", labels=["connector"]),
+        "outbox_dead": GaugeMetricFamily(
+            "tracebridge_connector_outbox_dead",
+            "Outbound messages to the connector that are dead (refused or out of retries).",
+            labels=["connector"]),
+        "outbox_age": GaugeMetricFamily(
+            "tracebridge_connector_outbox_oldest_pending_age_seconds",
+            "How long the oldest pending outbound message to the connector has waited.",
+            labels=["connector"]),
     }
     for c in connectors:
         label = [c.connector]
@@ -61,6 +69,10 @@ def health_families(connectors: Sequence[ConnectorHealth]) -> Iterator[Metric]:
             gauges["error_rate"].add_metric(label, c.error_rate)
         if c.outbox_backlog is not None:
             gauges["outbox"].add_metric(label, c.outbox_backlog)
+        if c.outbox_dead is not None:
+            gauges["outbox_dead"].add_metric(label, c.outbox_dead)
+        if c.outbox_oldest_pending_age_seconds is not None:
+            gauges["outbox_age"].add_metric(label, c.outbox_oldest_pending_age_seconds)
     yield received
     yield from gauges.values()
 

@@ -115,23 +115,40 @@ class QualityService:
         now = self.clock()
         with self.engine.begin() as conn:
             head = event_log.lock_chain_head(conn)  # serialises decisions on the same lot
-            status, expiry = _current(conn, command)
-            earlier = _earlier_decision(conn, command)
-            if earlier is not None:  # a retried request: answer it, decide nothing twice
-                return Decision(
-                    command=command_name(command), gtin=command.gtin, lot=command.lot,
-                    event_kind=earlier[1], status_before=status.value,
-                    status_after=status.value, event_id=earlier[0], event_seq=None,
-                    messages=[],
-                )
-            kind = decide(command, status, expiry=expiry, today=now.date())
-            event = _event(command, kind, now)
-            recorded = writer.record(
-                conn, [PendingEvent(event)], now=now, head=head, reactions=self.reactions
+            return self.decide_in(conn, command, now=now, head=head)
+
+    def decide_in(
+        self,
+        conn: Connection,
+        command: LotCommand,
+        *,
+        now: datetime,
+        head: event_log.ChainHead | None = None,
+        details: dict[str, str | int | float | bool | None] | None = None,
+    ) -> Decision:
+        """Decide ``command`` inside the caller's transaction (a rule acting on an event).
+
+        The caller owns the transaction and has authorised the command; ``head`` is the
+        chain head it locked, if it still holds (``None`` re-reads it under the lock).
+        ``details`` are added to the event (a rule names itself there).
+        """
+        status, expiry = _current(conn, command)
+        earlier = _earlier_decision(conn, command)
+        if earlier is not None:  # a retried request: answer it, decide nothing twice
+            return Decision(
+                command=command_name(command), gtin=command.gtin, lot=command.lot,
+                event_kind=earlier[1], status_before=status.value,
+                status_after=status.value, event_id=earlier[0], event_seq=None,
+                messages=[],
             )
-            result = recorded.result
-            after = _current(conn, command)[0]
-            targets = _queued_targets(conn, result.stored[0].seq) if result.stored else []
+        kind = decide(command, status, expiry=expiry, today=now.date())
+        event = _event(command, kind, now, extra=details or {})
+        recorded = writer.record(
+            conn, [PendingEvent(event)], now=now, head=head, reactions=self.reactions
+        )
+        result = recorded.result
+        after = _current(conn, command)[0]
+        targets = _queued_targets(conn, result.stored[0].seq) if result.stored else []
         return Decision(
             command=command_name(command),
             gtin=command.gtin,
@@ -181,8 +198,15 @@ def _earlier_decision(conn: Connection, command: LotCommand) -> tuple[str, str] 
     return (str(row.event_id), str(row.kind)) if row is not None else None
 
 
-def _event(command: LotCommand, kind: Any, now: datetime) -> CanonicalEvent:
+def _event(
+    command: LotCommand,
+    kind: Any,
+    now: datetime,
+    *,
+    extra: dict[str, str | int | float | bool | None],
+) -> CanonicalEvent:
     details: dict[str, str | int | float | bool | None] = {
+        **extra,
         "reason": command.reason,
         "command": command_name(command),
     }

@@ -8,7 +8,16 @@ UPDATE/DELETE triggers that abort; PostgreSQL gets a trigger function that raise
 
 from __future__ import annotations
 
-APPEND_ONLY_TABLES = ("raw_record", "event", "master_record", "dead_letter_action")
+APPEND_ONLY_TABLES = (
+    "raw_record",
+    "event",
+    "master_record",
+    "dead_letter_action",
+    "rule_firing",
+    "alert_action",
+    "recall_transition",
+    "recall_consignee",
+)
 APPEND_ONLY_MESSAGE = "append-only: history cannot be changed, append a correction instead"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -503,3 +504,188 @@ dead_letter_action = Table(
 )
 
 CONNECTOR_TABLES = (file_receipt, dead_letter_action)
+
+# ---------------------------------------------------------------- recall workflow
+# A recall record (REQ 32, 39), every status change with who and when, and the consignee
+# notifications and responses (REQ 37) — the last two append-only: a later row supersedes.
+
+recall = Table(
+    "recall",
+    metadata,
+    Column("id", String(32), primary_key=True),  # RCL-YYYYMMDD-NNN
+    Column("recall_class", String(3), nullable=False),  # I | II | III
+    Column("depth", String(10), nullable=False),  # consumer | retail | wholesale
+    Column("public_warning", Boolean, nullable=False),
+    Column("effectiveness_level", String(1), nullable=False),  # A … E
+    Column("reason", Text, nullable=False),
+    Column("product", String(200), nullable=True),
+    Column("reportable_806", Boolean, nullable=False),  # to reduce a risk to health
+    _ts("initiated_at"),
+    Column("report_due", String(10), nullable=False),  # ISO date, 10 working days on
+    Column("expected_completion", String(10), nullable=True),
+    Column("scope", JSON, nullable=False),  # [{"kind": "lot", "gtin": …, "lot": …}, …]
+    Column("status", String(16), nullable=False),  # open | contained | notified | closed
+    Column("initiated_by", String(64), nullable=False),
+    Column("close_reason", Text, nullable=True),
+)
+
+recall_transition = Table(
+    "recall_transition",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("recall_id", String(32), ForeignKey("recall.id"), nullable=False),
+    Column("action", String(16), nullable=False),  # start | contain | notify | respond | close
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("detail", JSON, nullable=True),
+    _ts("at"),
+    Index("ix_recall_transition_recall", "recall_id"),
+)
+
+recall_consignee = Table(
+    "recall_consignee",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("recall_id", String(32), ForeignKey("recall.id"), nullable=False),
+    Column("party", String(64), nullable=False),
+    Column("kind", String(10), nullable=False),  # notified | response
+    _ts("at"),  # notified at / responded at
+    Column("method", String(40), nullable=True),  # letter, e-mail, phone, visit …
+    Column("quantity_on_hand", Float, nullable=True),
+    Column("quantity_returned", Float, nullable=True),  # returned or corrected
+    Column("note", Text, nullable=True),
+    Column("actor", String(64), nullable=False),
+    _ts("recorded_at"),
+    Index("ix_recall_consignee_recall", "recall_id", "party"),
+)
+
+RECALL_TABLES = (recall, recall_transition, recall_consignee)
+
+# ---------------------------------------------------------------- ERP/WMS reconciliation
+# Written by ``tracebridge.reconcile``. A finding is one difference between two systems'
+# views of one measure of a lot (at a location, for a document); it stays open while the
+# difference lasts and is closed — never deleted — when a later record resolves it. The
+# same difference appearing again after closing is a new finding, so history is kept.
+
+reconciliation_finding = Table(
+    "reconciliation_finding",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False),  # stable, e.g. quantity-mismatch-shipped
+    Column("measure", String(32), nullable=False),
+    Column("gtin", String(14), nullable=False),
+    Column("lot", String(20), nullable=False),
+    Column("location", String(64), nullable=False),  # "" when the measure is per lot
+    Column("reference", String(64), nullable=False),  # shipment document, or ""
+    Column("left_system", String(64), nullable=False),
+    Column("right_system", String(64), nullable=False),
+    Column("left_value", JSON, nullable=True),
+    Column("right_value", JSON, nullable=True),
+    Column("left_records", JSON, nullable=False),  # [{"seq": …, "record": source record id}]
+    Column("right_records", JSON, nullable=False),
+    Column("status", String(8), nullable=False),  # open | closed
+    _ts("first_seen_at"),
+    _ts("last_checked_at"),
+    _ts("closed_at", nullable=True),
+    Column("closed_by_seq", _ID, nullable=True),  # the later record that resolved it
+    Column("closed_by_record", String(270), nullable=True),  # "system:source record id"
+    Column("first_run_id", _ID, nullable=False),
+    Column("last_run_id", _ID, nullable=False),
+    Index("ix_reconciliation_finding_key", "gtin", "lot", "code", "status"),
+    Index("ix_reconciliation_finding_status", "status"),
+)
+
+reconciliation_run = Table(
+    "reconciliation_run",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _ts("started_at"),
+    _ts("finished_at", nullable=True),
+    _ts("since", nullable=True),  # None: every lot was checked
+    Column("lots_checked", Integer, nullable=False),
+    Column("opened", Integer, nullable=False),
+    Column("closed", Integer, nullable=False),
+    Column("open_total", Integer, nullable=False),
+    Column("lots_total", Integer, nullable=False),
+    Column("lots_agreeing", Integer, nullable=False),
+)
+
+RECONCILIATION_TABLES = (reconciliation_run, reconciliation_finding)
+
+# ---------------------------------------------------------------- quality rules and alerts
+# ``rule_firing``: one row per rule that fired on an event (or on a scheduled run), with the
+# exact CEL inputs its condition saw and the actions it took — the auditor's "why".
+# ``alert``: the alert inbox; ``alert_action`` the append-only log of who did what with one.
+# ``rule_watermark``: per source stream and subject (a lot, or a location for readings), the
+# latest event time seen; the "late data" rule measures lateness against it, because a
+# batch import's record time says nothing about when a record was due.
+
+rule_firing = Table(
+    "rule_firing",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("rule_id", String(100), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("event_seq", _ID, nullable=True),  # None: a scheduled run
+    Column("gtin", String(14), nullable=True),
+    Column("lot", String(20), nullable=True),
+    Column("inputs", JSON, nullable=False),
+    Column("actions", JSON, nullable=False),  # [{"type", "outcome", ...}]
+    _ts("fired_at"),
+    Index("ix_rule_firing_rule", "rule_id", "rule_version"),
+    Index("ix_rule_firing_event", "event_seq"),
+    Index("ix_rule_firing_lot", "gtin", "lot"),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False),
+    Column("severity", String(10), nullable=False),  # info | warning | major | critical
+    Column("title_en", String(300), nullable=False),
+    Column("title_zh", String(300), nullable=False),
+    Column("gtin", String(14), nullable=True),
+    Column("lot", String(20), nullable=True),
+    Column("rule_id", String(100), nullable=True),
+    Column("rule_version", Integer, nullable=True),
+    Column("event_seq", _ID, nullable=True),
+    Column("firing_id", _ID, nullable=True),
+    Column("detail", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # open | acknowledged | assigned | resolved
+    Column("assignee", String(100), nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("resolved_at", nullable=True),
+    Index("ix_alert_status", "status", "severity"),
+    Index("ix_alert_lot", "gtin", "lot"),
+)
+
+alert_action = Table(
+    "alert_action",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("alert_id", _ID, ForeignKey("alert.id"), nullable=False),
+    Column("action", String(16), nullable=False),  # raised | acknowledged | assigned | resolved
+    Column("actor", String(100), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("status_after", String(16), nullable=False),
+    Column("assignee", String(100), nullable=True),
+    _ts("at"),
+    Index("ix_alert_action_alert", "alert_id"),
+)
+
+rule_watermark = Table(
+    "rule_watermark",
+    metadata,
+    Column("source_system", String(64), primary_key=True),
+    Column("stream", String(64), primary_key=True),  # raw record type (one export stream)
+    Column("subject", String(120), primary_key=True),  # "gtin/lot" or "@location"
+    _ts("high_water"),
+)
+
+RULE_TABLES = (rule_firing, alert, alert_action, rule_watermark)

@@ -1,0 +1,1 @@
+"""The recall workflow: scope, impact, containment, notification, effectiveness, close."""

@@ -1,0 +1,1 @@
+"""Quality rules as versioned data: schema, loader, CEL evaluation and the built-in pack."""
