@@ -41,7 +41,6 @@ from functools import cache
 
 import pika  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tracebridge.bootstrap import bootstrap
 from tracebridge.ingest import checkpoints
@@ -49,6 +48,7 @@ from tracebridge.ingest.amqp import PAUSE_POINTS, AmqpConsumer, AmqpSettings, Pa
 from tracebridge.mapping.engine import Mapping, load_mapping
 from tracebridge.settings import Settings
 from tracebridge.store.event_log import verify_chain
+from tracebridge.store.scratch import scratch_postgres
 
 AMQP_URL = os.environ.get("TRACEBRIDGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 GTIN = "09506000134352"
@@ -290,16 +290,8 @@ def database(kind: str, workdir: str, pg_admin_url: str | None) -> Iterator[str]
         return
     if not pg_admin_url:
         raise SystemExit("--db postgres needs --pg-admin-url or TRACEBRIDGE_TEST_POSTGRES_URL")
-    name = f"tb_crash_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(pg_admin_url, prefix="tb_crash") as url:
+        yield url
 
 
 def main() -> None:

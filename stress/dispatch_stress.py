@@ -43,9 +43,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pika  # type: ignore[import-untyped]
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy import select as sql_select
-from sqlalchemy.engine import make_url
 
 from tracebridge.bootstrap import Container, bootstrap
 from tracebridge.dispatch import outbox
@@ -53,6 +52,7 @@ from tracebridge.dispatch.pause import PAUSE_ENV, PAUSE_MARKER, PAUSE_POINTS
 from tracebridge.domain.events import CanonicalEvent, EventKind, LotRef, Source
 from tracebridge.settings import Settings
 from tracebridge.store.event_log import verify_chain
+from tracebridge.store.scratch import scratch_postgres
 from tracebridge.store.tables import outbox as outbox_table
 
 AMQP_URL = os.environ.get("TRACEBRIDGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -357,16 +357,8 @@ def database(kind: str, workdir: str, pg_admin_url: str | None) -> Iterator[str]
         return
     if not pg_admin_url:
         raise SystemExit("--db postgres needs --pg-admin-url or TRACEBRIDGE_TEST_POSTGRES_URL")
-    name = f"tb_dispatch_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(pg_admin_url, prefix="tb_dispatch") as url:
+        yield url
 
 
 def stress(db_url: str, *, kills: int, seed: int, cli_every: int = 0,

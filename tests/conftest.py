@@ -9,17 +9,15 @@ green CI always means the PostgreSQL tests ran.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tracebridge.bootstrap import Container, bootstrap
 from tracebridge.settings import Settings
+from tracebridge.store.scratch import scratch_postgres
 
 POSTGRES_ENV = "TRACEBRIDGE_TEST_POSTGRES_URL"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,17 +36,8 @@ def postgres_url() -> Iterator[str]:
     admin = postgres_admin_url()
     if not admin:
         pytest.skip(f"PostgreSQL not configured ({POSTGRES_ENV})")
-    name = f"tb_test_{uuid.uuid4().hex[:12]}"
-    admin_engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_postgres(admin, prefix="tb_test") as url:
         yield url
-    finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin_engine.dispose()
 
 
 @pytest.fixture
