@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from tracebridge.alerts.delivery import (
+    AlertSettings,
+    build_alert_outbounds,
+    configured_channels,
+    with_alert_channels,
+)
 from tracebridge.alerts.inbox import AlertInbox
 from tracebridge.dispatch.dispatcher import Dispatcher
 from tracebridge.dispatch.endpoints import (
@@ -55,7 +61,10 @@ class Container:
 
 def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Container:
     settings = settings or Settings()
-    engine = make_engine(settings.database_url)
+    alert_settings = AlertSettings()
+    # Every connection of this engine queues raised alerts to the configured channels.
+    engine = with_alert_channels(make_engine(settings.database_url),
+                                 configured_channels(alert_settings))
     if migrate:
         upgrade(engine)
     dispatch_settings = DispatchSettings()
@@ -64,7 +73,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
     def new_dispatcher() -> Dispatcher:
         outbounds = build_outbounds(
             dispatch_settings, forwarding.targets, data_dir=settings.data_dir
-        )
+        ) | build_alert_outbounds(alert_settings)
         return Dispatcher(engine, outbounds, idle_seconds=dispatch_settings.idle_seconds)
 
     # Rules act through a quality service that only forwards: a rule's own decisions are

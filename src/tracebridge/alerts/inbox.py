@@ -4,7 +4,8 @@ An alert moves ``open → acknowledged → assigned → resolved`` (acknowledgin
 may be skipped; assigning again hands it to someone else). Every change appends an
 ``alert_action`` row (who, when, why) and nothing is ever deleted, so the inbox's history
 is an audit trail of its own. ``raise_alert`` works in the caller's transaction — a rule
-raises its alert in the ingest transaction of the event that fired it.
+raises its alert in the ingest transaction of the event that fired it — and queues the
+alert's delivery (webhook, e-mail) in that same transaction (:mod:`tracebridge.alerts.delivery`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from tracebridge.alerts.delivery import enqueue_delivery
 from tracebridge.errors import AlertTransitionError, NotFound, ReasonRequired
 from tracebridge.store.event_log import utc
 from tracebridge.store.tables import alert, alert_action
@@ -73,7 +75,8 @@ class Alert:
 
 def raise_alert(conn: Connection, new: NewAlert, *, now: datetime,
                 actor: str = "tracebridge") -> int:
-    """Store an open alert and its ``raised`` action; returns the alert id."""
+    """Store an open alert and its ``raised`` action, queue its delivery to the channels
+    of ``conn``'s engine; returns the alert id."""
     inserted = conn.execute(
         alert.insert().values(
             code=new.code, severity=new.severity, title_en=new.title_en[:300],
@@ -85,6 +88,7 @@ def raise_alert(conn: Connection, new: NewAlert, *, now: datetime,
     assert inserted is not None
     alert_id = int(inserted[0])
     _log(conn, alert_id, "raised", actor, None, "open", None, now)
+    enqueue_delivery(conn, alert_id, new, now=now)
     return alert_id
 
 
