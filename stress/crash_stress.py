@@ -33,14 +33,13 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 
 import pika  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, text
+from stress_harness import AMQP_URL, channel, database
 
 from tracebridge.bootstrap import bootstrap
 from tracebridge.ingest import checkpoints
@@ -48,9 +47,7 @@ from tracebridge.ingest.amqp import PAUSE_POINTS, AmqpConsumer, AmqpSettings, Pa
 from tracebridge.mapping.engine import Mapping, load_mapping
 from tracebridge.settings import Settings
 from tracebridge.store.event_log import verify_chain
-from tracebridge.store.scratch import scratch_postgres
 
-AMQP_URL = os.environ.get("TRACEBRIDGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 GTIN = "09506000134352"
 # Not JSON; JSON but not an object; a record without its time stamp; not UTF-8.
 POISON = (b"{not json %d", b"[1, 2, %d]", b'{"txn_id": "P%d", "type": "MOV"}', b"\xff\xfe%d")
@@ -103,23 +100,6 @@ class Run:
     def delete(self) -> None:
         with channel() as ch:
             ch.queue_delete(self.queue)
-
-
-@contextmanager
-def channel(attempts: int = 60) -> Iterator[pika.adapters.blocking_connection.BlockingChannel]:
-    """A channel for the harness itself, waiting out a broker restart (ours or anyone's)."""
-    for attempt in range(attempts):
-        try:
-            connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-            break
-        except pika.exceptions.AMQPConnectionError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(1.0)
-    try:
-        yield connection.channel()
-    finally:
-        connection.close()
 
 
 @cache
@@ -283,17 +263,6 @@ def prepare(db_url: str) -> None:
     app.close()
 
 
-@contextmanager
-def database(kind: str, workdir: str, pg_admin_url: str | None) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir}/crash.db"
-        return
-    if not pg_admin_url:
-        raise SystemExit("--db postgres needs --pg-admin-url or TRACEBRIDGE_TEST_POSTGRES_URL")
-    with scratch_postgres(pg_admin_url, prefix="tb_crash") as url:
-        yield url
-
-
 def main() -> None:
     import tempfile
 
@@ -306,7 +275,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir, \
-            database(args.db, workdir, args.pg_admin_url) as db_url:
+            database(args.db, workdir, args.pg_admin_url, name="crash") as db_url:
         prepare(db_url)
         run = Run(db_url)
         run.declare()

@@ -40,11 +40,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-import pika  # type: ignore[import-untyped]
 from sqlalchemy import create_engine
 from sqlalchemy import select as sql_select
+from stress_harness import AMQP_URL, channel, database
 
 from tracebridge.bootstrap import Container, bootstrap
 from tracebridge.dispatch import outbox
@@ -52,10 +51,8 @@ from tracebridge.dispatch.pause import PAUSE_ENV, PAUSE_MARKER, PAUSE_POINTS
 from tracebridge.domain.events import CanonicalEvent, EventKind, LotRef, Source
 from tracebridge.settings import Settings
 from tracebridge.store.event_log import verify_chain
-from tracebridge.store.scratch import scratch_postgres
 from tracebridge.store.tables import outbox as outbox_table
 
-AMQP_URL = os.environ.get("TRACEBRIDGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 GTIN = "09506000134352"
 LOTS = tuple(f"D{n:03d}" for n in range(40))
 CLI = ("from tracebridge.cli.main import app; app()",)
@@ -80,31 +77,15 @@ class Run:
                     {"wms": f"{AMQP_URL}?exchange={self.exchange}"})}
 
     def declare(self) -> None:
-        with channel() as ch:
+        with channel(30) as ch:
             ch.exchange_declare(self.exchange, exchange_type="topic", durable=True)
             ch.queue_declare(self.queue, durable=True)
             ch.queue_bind(self.queue, self.exchange, routing_key="lot.#")
 
     def delete(self) -> None:
-        with channel() as ch:
+        with channel(30) as ch:
             ch.queue_delete(self.queue)
             ch.exchange_delete(self.exchange)
-
-
-@contextmanager
-def channel(attempts: int = 30) -> Iterator[Any]:
-    for attempt in range(attempts):
-        try:
-            connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-            break
-        except pika.exceptions.AMQPConnectionError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(1.0)
-    try:
-        yield connection.channel()
-    finally:
-        connection.close()
 
 
 @contextmanager
@@ -280,7 +261,7 @@ def drain(app: Container, *, timeout: float = 120.0) -> None:
 def receive_all(run: Run) -> list[tuple[str, str, int, bytes]]:
     """Everything in the receiver's queue, in arrival order: (key, lot, sequence, body)."""
     received: list[tuple[str, str, int, bytes]] = []
-    with channel() as ch:
+    with channel(30) as ch:
         ch.basic_qos(prefetch_count=500)
         for method, properties, body in ch.consume(run.queue, auto_ack=True,
                                                    inactivity_timeout=2.0):
@@ -350,17 +331,6 @@ def audit(run: Run, received: list[tuple[str, str, int, bytes]]) -> Audit:
         not_done=sum(1 for r in rows if r.status != outbox.DONE), integrity_breaks=breaks)
 
 
-@contextmanager
-def database(kind: str, workdir: str, pg_admin_url: str | None) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir}/dispatch.db"
-        return
-    if not pg_admin_url:
-        raise SystemExit("--db postgres needs --pg-admin-url or TRACEBRIDGE_TEST_POSTGRES_URL")
-    with scratch_postgres(pg_admin_url, prefix="tb_dispatch") as url:
-        yield url
-
-
 def stress(db_url: str, *, kills: int, seed: int, cli_every: int = 0,
            progress: bool = False) -> tuple[dict[str, int], Audit]:
     """The whole run: prepare, kill ``kills`` times, drain, read the receiver, audit."""
@@ -394,7 +364,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir, \
-            database(args.db, workdir, args.pg_admin_url) as db_url:
+            database(args.db, workdir, args.pg_admin_url, name="dispatch") as db_url:
         hits, result = stress(db_url, kills=args.kills, seed=args.seed,
                               cli_every=args.cli_every, progress=True)
     print(json.dumps({

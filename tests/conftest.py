@@ -20,6 +20,7 @@ from tracebridge.settings import Settings
 from tracebridge.store.scratch import scratch_postgres
 
 POSTGRES_ENV = "TRACEBRIDGE_TEST_POSTGRES_URL"
+AMQP_ENV = "TRACEBRIDGE_TEST_AMQP_URL"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
@@ -38,6 +39,22 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(f"PostgreSQL not configured ({POSTGRES_ENV})")
     with scratch_postgres(admin, prefix="tb_test") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """A reachable RabbitMQ (``TRACEBRIDGE_TEST_AMQP_URL``); required under CI, like PostgreSQL."""
+    import pika  # type: ignore[import-untyped]
+
+    url = os.environ.get(AMQP_ENV, "amqp://guest:guest@127.0.0.1:5672/")
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.AMQPError as error:
+        message = f"RabbitMQ is not reachable at {url}: {error!r}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
 
 
 @pytest.fixture
