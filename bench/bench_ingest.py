@@ -7,7 +7,10 @@ Side by side in one process and one database file:
 2. *raw insert* — the event rows our ingest stored, re-inserted with one ``executemany``
    into a plain copy of the event table (no indexes, triggers, projections, inbox);
 3. *our ingest* — the full path: raw inbox, mapping, dedupe, versions, hash chain,
-   projections and dead letters, in batched transactions.
+   projections and dead letters, in batched transactions (rules off: their overhead is
+   ``bench_rules.py``'s measure);
+4. *write floor* — every row the ingest wrote (inbox, events, facts, state), re-inserted
+   with ``executemany`` into a fresh database with the same schema, in one transaction.
 Peak memory is the max RSS of a child process that runs only the ingest (``ru_maxrss``).
 """
 
@@ -47,7 +50,7 @@ def mapping_only(plant: Path) -> tuple[int, float]:
 
 
 def our_ingest(plant: Path, db: Path, batch: int) -> tuple[int, int, float]:
-    app = bootstrap(Settings(database_url=f"sqlite:///{db}", batch_size=batch))
+    app = bootstrap(Settings(database_url=f"sqlite:///{db}", batch_size=batch, rules_enabled=False))
     started, received, stored = time.perf_counter(), 0, 0
     for source in ("erp", "wms"):
         summary = app.ingest.ingest_paths(load_mapping(source), [plant / source])
@@ -89,6 +92,43 @@ def raw_insert(db: Path) -> tuple[int, float]:
     return len(rows), elapsed
 
 
+def write_floor(db: Path, work: Path) -> tuple[int, float]:
+    """Every row our ingest wrote, re-inserted with ``executemany`` into a fresh schema.
+
+    The fresh database is built by the same migrations (same indexes and triggers), and
+    all tables are filled in one transaction: the cost of the writes alone, with no
+    reading, mapping, hashing or projection logic. No ingest storing these rows can be
+    faster than this.
+    """
+    floor_db = work / "floor.db"
+    floor_db.unlink(missing_ok=True)
+    bootstrap(Settings(database_url=f"sqlite:///{floor_db}", rules_enabled=False)).close()
+    source = sqlite3.connect(db)
+    target = sqlite3.connect(floor_db)
+    target.execute("PRAGMA journal_mode=WAL")
+    target.execute("PRAGMA synchronous=NORMAL")
+    tables = [
+        name
+        for (name,) in source.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT IN ('alembic_version', 'chain_head', 'projection_position')"
+        )
+    ]
+    contents = {name: source.execute(f"SELECT * FROM {name}").fetchall() for name in tables}
+    started = time.perf_counter()
+    written = 0
+    for name, rows in contents.items():
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            target.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+            written += len(rows)
+    target.commit()
+    elapsed = time.perf_counter() - started
+    source.close()
+    target.close()
+    return written, elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=10)
@@ -104,6 +144,7 @@ def main() -> None:
     db.unlink(missing_ok=True)
     received, stored, ingest_seconds, peak_mib = ingest_in_child(plant, db, args.batch)
     raw_rows, raw_seconds = raw_insert(db)
+    floor_rows, floor_seconds = write_floor(db, work)
     result = {
         "scale": args.scale,
         "source_records": summary.total_records,
@@ -115,6 +156,11 @@ def main() -> None:
         "raw_insert_rows_per_s": round(raw_rows / raw_seconds),
         "ratio_ingest_to_raw_insert": round(
             (received / ingest_seconds) / (raw_rows / raw_seconds), 4
+        ),
+        "write_floor_rows": floor_rows,
+        "write_floor_records_per_s": round(received / floor_seconds),
+        "ratio_write_floor_to_raw_insert": round(
+            (received / floor_seconds) / (raw_rows / raw_seconds), 4
         ),
         "ingest_peak_rss_mib": peak_mib,
         "ingest_seconds": round(ingest_seconds, 1),

@@ -32,6 +32,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -168,8 +169,19 @@ class Source(_Frozen):
 
 
 def canonical_json(value: Any) -> str:
-    """Deterministic JSON used for hashing: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Deterministic JSON used for hashing: sorted keys, no spaces, UTF-8 kept.
+
+    orjson rather than ``json.dumps``: this runs twice per ingested event and the
+    standard encoder was a tenth of the ingest time. Same output for our values
+    (JSON-mode dumps: strings, ints, floats, bools, null, lists, objects).
+
+    >>> canonical_json({"b": 1, "a": "批号"})
+    '{"a":"批号","b":1}'
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: the slow encoder handles them
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def sha256_hex(text: str | bytes) -> str:
