@@ -78,7 +78,7 @@ def test_show_unknown_entity_suggests_the_nearest() -> None:
 def test_check_reports_the_built_in_dictionary_valid() -> None:
     result = runner.invoke(app, ["dictionary", "check"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Dictionary 1.0.0 (effective 2026-03-01) is valid: ")
+    assert result.stdout.startswith("Dictionary 1.1.0 (effective 2026-03-01) is valid: ")
 
 
 def test_check_reports_a_broken_copy_with_file_and_line(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from tracebridge.domain.events import (
     Source,
 )
 from tracebridge.domain.master import MasterRecord
+from tracebridge.mapping.engine import load_mapping
 from tracebridge.quality.rules_reaction import RulesReaction
 from tracebridge.quality.service import QualityService
 from tracebridge.rules.loader import load_builtin
@@ -181,6 +183,38 @@ def test_customer_minimum_shelf_life_blocks_and_a_long_dated_lot_passes(plant: P
     fired = plant.firings("expired-shipment")
     assert [f.lot for f in fired] == ["F1"]
     assert fired[0].inputs["party"]["min_remaining_shelf_life_days"] == 400
+
+
+def test_erp_customer_minimum_blocks_a_lot_one_day_short_and_passes_one_exactly_at_it(
+    plant: Plant, tmp_path: Path,
+) -> None:
+    """Issue 4, built-in pack: "ship of ... one under the customer's minimum remaining
+    shelf life -> block", end to end. The minimum comes from the ERP customer master
+    (``MHDRZ``) through the built-in mapping; an empty ``MHDRZ`` sets none."""
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        "KUNNR,NAME1,STRAS,ORT01,PSTLZ,LAND1,TELF1,GLN,KTOKD,MHDRZ\n"
+        "C3004,南京鼓楼医院,中山路 321 号,南京,210008,CN,+86 25 8310 3004,6967890000241,ZHOS,180\n"
+        "C2002,上海医药分销有限公司,张江路 92 号,上海,201203,CN,+86 21 5080,6956789000127,ZDIS,\n",
+        encoding="utf-8")
+    summary = plant.app.ingest.ingest_paths(load_mapping("erp"), [customers])
+    assert summary.rejected_total == 0
+    shipped_at = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    for lot, days_left in (("SHORT", 179), ("EXACT", 180), ("NEAR", 20)):
+        plant.produce(lot, expiry=(shipped_at.date() + timedelta(days=days_left)).isoformat())
+        plant.release(lot)
+    plant.ship("SHORT", party="C3004", delivery="D7", at=shipped_at)
+    plant.ship("EXACT", party="C3004", delivery="D7", at=shipped_at + timedelta(minutes=1))
+    plant.ship("NEAR", party="C2002", delivery="D8", at=shipped_at + timedelta(minutes=2))
+    (firing,) = plant.firings("expired-shipment")
+    assert firing.lot == "SHORT"
+    assert firing.inputs["lot"]["days_to_expiry"] == 179
+    assert firing.inputs["party"]["min_remaining_shelf_life_days"] == 180
+    assert [a["type"] for a in firing.actions] == ["block_shipment", "alert"]
+    assert (plant.status("SHORT"), plant.status("EXACT"), plant.status("NEAR")) == (
+        "hold", "released", "released")
+    (alert,) = plant.alerts("expired-shipment")
+    assert alert.severity == "critical" and alert.lot == "SHORT"
 
 
 def test_consuming_a_component_that_failed_incoming_inspection_raises_a_nonconformance(

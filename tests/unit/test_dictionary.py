@@ -34,7 +34,7 @@ def d() -> Dictionary:
 
 
 def test_packaged_dictionary_loads_with_its_version(d: Dictionary) -> None:
-    assert d.version == "1.0.0"
+    assert d.version == "1.1.0"
     assert d.changelog[0].version == d.version
     assert d.effective.year >= 2026
 
@@ -55,7 +55,7 @@ def test_every_field_has_both_labels_a_description_and_a_source_of_truth(d: Dict
             assert spec.label.zh_cn.strip() and spec.label.en.strip(), where
             assert spec.label.zh_cn != spec.label.en or spec.label.en.isupper(), where
             assert spec.description.strip(), where
-            assert spec.source_of_truth in {"erp", "wms", "tracebridge"}, where
+            assert spec.source_of_truth in {"erp", "wms", "tracebridge", "final_distributor"}, where
 
 
 def test_every_code_has_both_labels(d: Dictionary) -> None:

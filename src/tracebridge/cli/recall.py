@@ -28,7 +28,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON."
 _T = TypeVar("_T")
 
 if TYPE_CHECKING:  # the service is imported on use: CLI start-up stays fast
-    from tracebridge.recall.model import Recall
+    from tracebridge.recall.model import Recall, Tracking
     from tracebridge.recall.service import RecallService
 
 
@@ -194,11 +194,44 @@ def drill(reference: Annotated[str, typer.Argument(
 @app.command()
 def track(gtin: Annotated[str, typer.Argument(help="GTIN of the tracked device")],
           serial: Annotated[str, typer.Argument(help="Serial number")],
+          reveal: Annotated[bool, typer.Option(
+              "--reveal", help="Show the patient's name, address, phone and identifier "
+              "unmasked (personal health data).")] = False,
           as_json: AsJson = False) -> None:
-    """821 tracking: who holds a device and where, or when it was shipped to whom."""
-    r = _call(lambda s: s.track(gtin, serial))
+    """821 tracking: who holds a device and where, or which patient has it (REQ 40, 41).
+
+    Patient identity is masked unless --reveal is given; access control will decide who
+    may reveal it.
+    """
+    from tracebridge.recall.tracking import masked
+
+    found = _call(lambda s: s.track(gtin, serial))
+    answer = found if reveal else masked(found)
+    _show(answer, as_json, _tracking_text(answer))
+
+
+def _tracking_text(r: Tracking) -> str:
     holder = (f"{r.holder.name or r.holder.code}, {r.holder.address or 'address unknown'}, "
               f"phone {r.holder.phone or 'unknown'}" if r.holder else "with us")
-    _show(r, as_json, f"{r.udi} lot {r.lot}: {r.state}; {holder}; location "
-          f"{r.location or 'unknown'}"
-          + (f"; shipped {r.shipped_at:%Y-%m-%d} ({r.shipment})" if r.shipped_at else ""))
+    lines = [f"{r.udi} lot {r.lot}: {r.state}; {holder}; location {r.location or 'unknown'}"
+             + (f"; shipped {r.shipped_at:%Y-%m-%d} ({r.shipment})" if r.shipped_at else "")
+             + f"; answer due in {r.answer_due_working_days} working days"]
+    if r.patient is not None:
+        p = r.patient
+        lines.append(f"  patient {p.name}, {p.address or 'address unknown'}, phone "
+                     f"{p.phone or 'unknown'}, id {p.identifier or 'unknown'}"
+                     + (" (masked: --reveal to show)" if r.patient_masked else ""))
+    if r.implanted_on:
+        by = r.final_distributor
+        lines.append(f"  implanted {r.implanted_on} at "
+                     f"{(by.name or by.code) if by else 'unknown'}")
+    for role, doctor in (("prescribing", r.prescribing_physician),
+                         ("following", r.following_physician)):
+        if doctor is not None:
+            address = doctor.address or "address unknown"
+            lines.append(f"  {role} physician {doctor.name}, {address}, "
+                         f"phone {doctor.phone or 'unknown'}")
+    lines += [f"  {what} {when}" for what, when in (
+        ("explanted", r.explanted_on), ("died", r.died_on), ("returned/retired", r.retired_on))
+        if when]
+    return "\n".join(lines)

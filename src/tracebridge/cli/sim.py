@@ -24,7 +24,8 @@ def generate_command(
     seed: Annotated[int, typer.Option("--seed", help="Same seed and scale, same bytes")] = 1,
     scale: Annotated[float, typer.Option("--scale", help="1 = about 10,000 records")] = 1.0,
     faults: Annotated[str, typer.Option(
-        "--faults", help="'default', 'none' or a YAML file of fault rates")] = "default",
+        "--faults", help="'default', 'none', 'rules' (every rule-targeting fault on) "
+        "or a YAML file of fault rates")] = "default",
 ) -> None:
     """Write the ERP and WMS exports of a simulated plant, with its ground truth."""
     console = Console(stderr=True)

@@ -108,7 +108,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the simulated plant.")] = 7,
     out: Annotated[Path | None, typer.Option(help="Keep the generated exports here.")] = None,
 ) -> None:
-    """Generate the demo plant and ingest its ERP and WMS exports into the configured store."""
+    """Generate the demo plant and ingest its ERP and WMS exports and the hospitals'
+    device-tracking reports into the configured store."""
     from tracebridge.sim.faults import FaultRates
     from tracebridge.sim.generator import generate
 
@@ -120,7 +121,7 @@ def demo(
     app = bootstrap(Settings(rules_enabled=False))
     total = IngestSummary()
     with _progress() as progress:
-        for source in ("erp", "wms"):
+        for source in ("erp", "wms", "device-tracking"):
             mapper = load_mapping(source)
             task = progress.add_task(f"ingest {source}", total=None)
 

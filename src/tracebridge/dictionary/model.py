@@ -43,7 +43,9 @@ FieldType = Literal[
     "sscc",
     "reference",
 ]
-SourceOfTruth = Literal["erp", "wms", "tracebridge"]
+# The final distributor (a hospital) owns what happened to a tracked device after it
+# arrived there (21 CFR 821.30(b)): implant, explant, patient death.
+SourceOfTruth = Literal["erp", "wms", "tracebridge", "final_distributor"]
 Lang = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Lang, ...] = ("zh-CN", "en")
 

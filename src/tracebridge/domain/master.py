@@ -12,8 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tracebridge.domain.events import Source, canonical_json, sha256_hex
 
+# ``device_tracking`` (key ``<gtin>/<serial>``) holds what a hospital reports about a tracked
+# device and its patient (21 CFR 821): versioned the same way, so an explant or death
+# report is a new version and the implant report stays on record.
 MASTER_ENTITIES = frozenset(
-    {"product", "material", "supplier", "party", "location", "equipment", "operator"}
+    {"product", "material", "supplier", "party", "location", "equipment", "operator",
+     "device_tracking"}
 )
 
 

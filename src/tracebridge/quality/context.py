@@ -15,22 +15,25 @@ reaction call or one dry run).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, bindparam, column, func, select, text
+from sqlalchemy import Connection, bindparam, select, text
 
 from tracebridge.dictionary.loader import load_dictionary
 from tracebridge.dictionary.model import Dictionary
 from tracebridge.domain.events import CanonicalEvent, EventKind
 from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS
+from tracebridge.quality.service import SOURCE_SYSTEM
 from tracebridge.rules.evaluation import CompiledRule, Lazy
 from tracebridge.rules.inputs import absent_lot, event_input
 from tracebridge.store import master_data
 from tracebridge.store import tables as t
-from tracebridge.store.event_log import StoredEvent, utc
+from tracebridge.store.driver import Statement, as_utc
+from tracebridge.store.event_log import StoredEvent
 from tracebridge.store.facts import shipment_number
 from tracebridge.store.projections import lot_state
 
@@ -38,11 +41,13 @@ ORIGIN_KINDS = frozenset({"received", "produced", "opening_balance"})
 _ORIGIN_OF = {"received": "received", "produced": "produced", "opening_balance": "opening_balance"}
 # Facts both systems report about the same physical step: their times must agree.
 COUNTERPART_KINDS = frozenset({"received", "produced", "shipped", "scrapped", "consumed"})
+COUNTERPART_WINDOW = timedelta(hours=12)
 # Lot fields a lot-creating event carries, by data-dictionary field name.
 EVENT_LOT_FIELDS = {"expiry_date": "expiry", "manufacture_date": "manufactured",
                     "quantity": "quantity"}
 LOT_CREATING = frozenset({EventKind.PRODUCED, EventKind.RECEIVED, EventKind.OPENING_BALANCE})
 HOLD_STATUSES = frozenset({"hold"})
+_NOT_YET_STORED = sys.maxsize  # the sequence number of a fact its batch has yet to store
 
 
 @dataclass(frozen=True)
@@ -88,11 +93,27 @@ class Watermarks:
         if key not in self.marks:
             found = None
             if self.conn is not None:
-                found = self.conn.execute(_WATERMARK, dict(zip(_KEY, key, strict=True))).scalar()
-            self.marks[key] = utc(found) if found is not None else None
+                found = _WATERMARK.scalar(self.conn, **dict(zip(_KEY, key, strict=True)))
+            self.marks[key] = as_utc(found)
             if found is not None:
                 self.stored.add(key)
         return self.marks[key]
+
+    def prefetch(self, keys: set[tuple[str, str, str]]) -> None:
+        """Read the marks of a batch's keys in a few queries instead of one per key."""
+        if self.conn is None:
+            return
+        streams: dict[tuple[str, str], list[str]] = {}
+        for key in sorted(k for k in keys if k not in self.marks):
+            self.marks[key] = None
+            streams.setdefault(key[:2], []).append(key[2])
+        for (system, stream), subjects in streams.items():
+            for start in range(0, len(subjects), 900):
+                rows = _WATERMARKS.rows(self.conn, system=system, stream=stream,
+                                        subjects=subjects[start : start + 900])
+                for subject, high in rows:
+                    self.marks[(system, stream, subject)] = as_utc(high)
+                    self.stored.add((system, stream, subject))
 
     def lateness_hours(self, key: tuple[str, str, str], event_time: datetime,
                        record_time: datetime) -> float:
@@ -134,28 +155,52 @@ def watermark_key(event: CanonicalEvent, stream: str) -> tuple[str, str, str]:
 
 def streams_of(conn: Connection, seqs: Sequence[int]) -> dict[int, str]:
     """The raw record type (export stream) each event came from; events of our own: mapping."""
-    e, r = t.event.c, t.raw_record.c
     out: dict[int, str] = {}
     for start in range(0, len(seqs), 900):
-        part = list(seqs[start : start + 900])
-        query = (
-            select(e.seq, func.coalesce(r.record_type, e.mapping_id))
-            .select_from(t.event.outerjoin(t.raw_record, r.id == e.raw_record_id))
-            .where(e.seq.in_(part))
-        )
-        out.update({int(seq): str(stream) for seq, stream in conn.execute(query)})
+        rows = _STREAMS.rows(conn, seqs=list(seqs[start : start + 900]))
+        out.update({int(seq): str(stream) for seq, stream in rows})
     return out
+
+
+@dataclass
+class MasterSnapshot:
+    """Master data as of one state of the (append-only) master table."""
+
+    token: tuple[Any, ...]
+    entries: dict[tuple[str, str], dict[str, Any]]
+    zones: dict[str, list[str]] | None = None
+
+
+class MasterCache:
+    """Current master data as rules read it, kept across batches.
+
+    Master records are append-only, so the row count and highest id change exactly
+    when a version is added: one cheap read per batch tells whether the cached snapshot
+    still holds, instead of a read per product, party and location per batch. A
+    transaction that sees another state gets a snapshot of its own.
+    """
+
+    def __init__(self) -> None:
+        self._latest: MasterSnapshot | None = None
+
+    def snapshot(self, conn: Connection) -> MasterSnapshot:
+        token = tuple(_MASTER_TOKEN.first(conn) or ())
+        latest = self._latest
+        if latest is None or latest.token != token:
+            latest = self._latest = MasterSnapshot(token, {})
+        return latest
 
 
 class ContextBuilder:
     def __init__(self, conn: Connection, *, defaults: dict[str, Any],
-                 watermarks: Watermarks, dictionary: Dictionary | None = None) -> None:
+                 watermarks: Watermarks, dictionary: Dictionary | None = None,
+                 masters: MasterCache | None = None) -> None:
         self.conn = conn
         self.defaults = defaults
         self.watermarks = watermarks
         self.dictionary = dictionary or load_dictionary()
-        self._masters: dict[tuple[str, str], dict[str, Any]] = {}
-        self._zones: dict[str, list[str]] | None = None
+        self.masters = (masters or MasterCache()).snapshot(conn)
+        self._required: dict[tuple[str, bool, str], list[tuple[str, str]]] = {}
         self._facts: dict[tuple[str, str], list[_Fact]] = {}
 
     # ---------------------------------------------------------------- whole input
@@ -202,17 +247,21 @@ class ContextBuilder:
                 part = names[start : start + 900]
                 for name in part:
                     self._facts[(gtin, name)] = []
-                for row in self.conn.execute(_STATE_FACTS, {"gtin": gtin, "lots": part}):
-                    self._facts[(row.gtin, row.lot)].append(_Fact.of(row))
+                for row in _STATE_FACTS.rows(self.conn, gtin=gtin, lots=part):
+                    self._facts[(row[0], row[1])].append(_Fact.of(row))
 
-    def forget(self, gtin: str, lot: str) -> None:
-        """A rule changed the lot (a hold): read its facts again when next needed."""
-        self._facts.pop((gtin, lot), None)
+    def note_hold(self, gtin: str, lot: str, at: datetime) -> None:
+        """A rule held the lot; the hold is stored with the batch's other decisions at its
+        end, and the batch's later events must see it already."""
+        facts = self.state_facts(gtin, lot)
+        facts.append(_Fact(gtin, lot, "subject", EventKind.HELD.value, None, None, None, None,
+                           None, SOURCE_SYSTEM, None, None, at, _NOT_YET_STORED))
+        facts.sort(key=lambda f: (f.event_time, f.event_seq))
 
     def state_facts(self, gtin: str, lot: str) -> list[_Fact]:
         """The lot's origin and status facts, in event-time order (cached)."""
         if (gtin, lot) not in self._facts:
-            rows = self.conn.execute(_STATE_FACTS, {"gtin": gtin, "lots": [lot]})
+            rows = _STATE_FACTS.rows(self.conn, gtin=gtin, lots=[lot])
             self._facts[(gtin, lot)] = [_Fact.of(row) for row in rows]
         return self._facts[(gtin, lot)]
 
@@ -240,18 +289,18 @@ class ContextBuilder:
         }
 
     def _failed_incoming(self, gtin: str, lot: str, as_of: tuple[int, datetime]) -> bool:
-        params = {"gtin": gtin, "lot": lot, "at": as_of[1]}
-        return self.conn.execute(_FAILED_INCOMING, params).first() is not None
+        return _FAILED_INCOMING.first(self.conn, gtin=gtin, lot=lot, at=as_of[1]) is not None
 
     # ---------------------------------------------------------------- master data
 
     def _master(self, entity: str, key: str | None) -> dict[str, Any]:
         if key is None:
             return {}
-        if (entity, key) not in self._masters:
+        entries = self.masters.entries
+        if (entity, key) not in entries:
             found = master_data.current(self.conn, entity, [key])
-            self._masters[(entity, key)] = found.get(key, {})
-        return self._masters[(entity, key)]
+            entries[(entity, key)] = found.get(key, {})
+        return entries[(entity, key)]
 
     def product(self, gtin: str | None) -> dict[str, Any]:
         attrs = self._master("product", gtin) or self._master("material", gtin)
@@ -291,7 +340,7 @@ class ContextBuilder:
         return self._stored_lots(places, as_of)
 
     def _zone_bins(self) -> dict[str, list[str]]:
-        if self._zones is None:
+        if self.masters.zones is None:
             m = t.master_record.c
             zones: dict[str, list[str]] = {}
             rows = self.conn.execute(select(m.key, m.attributes).where(m.entity == "location"))
@@ -299,13 +348,13 @@ class ContextBuilder:
                 zone = (attrs or {}).get("zone")
                 if zone and key not in zones.get(zone, []):
                     zones.setdefault(zone, []).append(key)
-            self._zones = zones
-        return self._zones
+            self.masters.zones = zones
+        return self.masters.zones
 
     def _stored_lots(self, places: list[str], as_of: tuple[int, datetime]) -> list[dict[str, Any]]:
         if not places:
             return []
-        rows = self.conn.execute(_STORED_LOTS, {"places": places, "at": as_of[1]})
+        rows = _STORED_LOTS.rows(self.conn, places=places, at=as_of[1])
         return [{"gtin": g, "lot": lot, "quantity": float(q)}
                 for g, lot, q in rows]
 
@@ -339,36 +388,42 @@ class ContextBuilder:
         return out
 
     def _duplicate_serials(self, event: CanonicalEvent, as_of: tuple[int, datetime]) -> list[str]:
-        s = t.serial_fact.c
         found: set[str] = set()
         for ref in event.lots:
             serials = list(ref.serials)
-            for start in range(0, len(serials), 900):
-                query = select(s.serial).where(
-                    s.gtin == ref.gtin, s.serial.in_(serials[start : start + 900]),
-                    s.lot != ref.lot, *_arrived_before(t.serial_fact, as_of[0]),
-                )
-                found.update(str(x) for x in self.conn.execute(query).scalars())
+            for start in range(0, len(serials), 450):
+                found.update(str(x) for x in _OTHER_LOT_SERIALS.scalars(
+                    self.conn, gtin=ref.gtin, lot=ref.lot, seq=as_of[0],
+                    serials=serials[start : start + 450]))
         return sorted(found)
 
     def _missing_fields(self, event: CanonicalEvent) -> list[str]:
         missing: set[str] = set()
         origin = _ORIGIN_OF[event.kind.value]
         for ref in event.lots:
-            product = self.product(ref.gtin)
-            context = {"origin": origin, "product.sterile": product["sterile"]}
-            for name in self.dictionary.required_fields("lot", context):
-                attribute = EVENT_LOT_FIELDS.get(name)
-                if attribute is None:
-                    continue
-                owner = self.dictionary.source_of_truth("lot", name)
-                if owner and owner != event.source.system:
-                    continue  # only the system of record must carry it
+            sterile = self.product(ref.gtin)["sterile"]
+            for name, attribute in self._required_lot_fields(origin, sterile,
+                                                             event.source.system):
                 if getattr(ref, attribute) in (None, "") and not (
                     attribute == "quantity" and ref.serials
                 ):
                     missing.add(name)
         return sorted(missing)
+
+    def _required_lot_fields(self, origin: str, sterile: bool,
+                             system: str) -> list[tuple[str, str]]:
+        """(dictionary field, event attribute) a lot-creating event of ``system`` must carry
+        — only the system of record must carry a field (memoised: few combinations)."""
+        key = (origin, sterile, system)
+        if key not in self._required:
+            context = {"origin": origin, "product.sterile": sterile}
+            self._required[key] = [
+                (name, EVENT_LOT_FIELDS[name])
+                for name in self.dictionary.required_fields("lot", context)
+                if name in EVENT_LOT_FIELDS
+                and self.dictionary.source_of_truth("lot", name) in ("", None, system)
+            ]
+        return self._required[key]
 
     def _difference(self, shipment: str, gtin: str, lot: str, seq: int) -> float | None:
         """ERP minus WMS quantity of one shipment and lot, reported by its last line only.
@@ -377,8 +432,7 @@ class ContextBuilder:
         report a difference that the next line closes. The line that arrived last (so
         far) compares the full sums.
         """
-        rows = list(self.conn.execute(
-            _SHIPPED_PER_SYSTEM, {"shipment": shipment, "gtin": gtin, "lot": lot}))
+        rows = _SHIPPED_PER_SYSTEM.rows(self.conn, shipment=shipment, gtin=gtin, lot=lot)
         per_system = {str(system): float(q or 0.0) for system, q, _ in rows}
         last = max((int(m) for _, _, m in rows if m is not None), default=None)
         if last != seq or "erp" not in per_system or "wms" not in per_system:
@@ -396,7 +450,10 @@ class ContextBuilder:
             query, params["work_order"] = _COUNTERPART_ISSUE, event.work_order or ""
         else:
             query, params["kind"] = _COUNTERPART, event.kind.value
-        times = [utc(x) for x in self.conn.execute(query, params).scalars()]
+        # A lot scrapped (or received) twice gives two steps: a record half a day or more
+        # from the other system's is the record of another step, not a skewed clock.
+        times = [x for x in (as_utc(y) for y in query.scalars(self.conn, **params))
+                 if x is not None and abs(event.event_time - x) <= COUNTERPART_WINDOW]
         if not times:
             return None
         nearest = min(times, key=lambda x: abs((event.event_time - x).total_seconds()))
@@ -416,7 +473,7 @@ class ContextBuilder:
         if is_origin:
             params = {"gtin": ref.gtin, "lot": ref.lot, "system": event.source.system,
                       "seq": item.seq}
-            other = self.conn.execute(_FIRST_OTHER, params).scalar()
+            other = as_utc(_FIRST_OTHER.scalar(self.conn, **params))
         else:
             other = max((f.event_time for f in self.state_facts(ref.gtin, ref.lot)
                          if f.kind in ORIGIN_KINDS and f.role != "input"
@@ -424,42 +481,47 @@ class ContextBuilder:
                         default=None)
         if other is None:
             return None
-        gap = (utc(other) - event.event_time) if not is_origin else (event.event_time - utc(other))
+        gap = (other - event.event_time) if not is_origin else (event.event_time - other)
         return round(gap.total_seconds() / 60, 3)
 
     def _complaint_ages(self, gtin: str, lot: str, item: StoredEvent) -> list[float]:
-        q = t.quality_fact.c
-        query = select(q.event_time).where(
-            q.gtin == gtin, q.lot == lot, q.kind == EventKind.COMPLAINT_RECEIVED.value,
-            *_valid(t.quality_fact, (item.seq, item.event.event_time)),
-        )
-        ages = [(item.event.event_time - utc(x)).total_seconds() / 86400
-                for x in self.conn.execute(query).scalars()]
+        ages = [(item.event.event_time - as_utc(x)).total_seconds() / 86400  # type: ignore[operator]
+                for x in _COMPLAINT_TIMES.scalars(self.conn, gtin=gtin, lot=lot,
+                                                  at=item.event.event_time)]
         return sorted(round(a, 3) for a in ages if a >= 0)
 
 
 _KEY = ("source_system", "stream", "subject")
 _LIVE_HORIZON_DAYS = 2  # older than this at first sight: history, not a live record
-_WATERMARK = text(
-    "SELECT high_water AS t FROM rule_watermark WHERE source_system = :source_system"
+_STREAMS = Statement(
+    "SELECT e.seq, COALESCE(r.record_type, e.mapping_id) FROM event e"
+    " LEFT OUTER JOIN raw_record r ON r.id = e.raw_record_id WHERE e.seq IN :seqs",
+    lists=("seqs",),
+)
+_WATERMARKS = Statement(
+    "SELECT subject, high_water FROM rule_watermark WHERE source_system = :system"
+    " AND stream = :stream AND subject IN :subjects",
+    lists=("subjects",),
+)
+_MASTER_TOKEN = Statement("SELECT COUNT(*), MAX(id) FROM master_record")
+_WATERMARK = Statement(
+    "SELECT high_water FROM rule_watermark WHERE source_system = :source_system"
     " AND stream = :stream AND subject = :subject"
-).columns(column("t", DateTime(timezone=True)))
-_AT = bindparam("at", type_=DateTime(timezone=True))
-_ORIGINS = "('received', 'produced', 'opening_balance')"
+)
 _STATE_KINDS = "({})".format(", ".join(
     f"'{k}'" for k in sorted({*ORIGIN_KINDS, *(k.value for k in STATUS_CHANGING_KINDS)})))
-_TIME = column("t", DateTime(timezone=True))
-# Hot paths are plain SQL built once: composing SQLAlchemy expressions per event costs
-# more than running them.
-_STATE_FACTS = text(
+# Hot paths are driver-level statements rendered once (``store.driver``): composing and
+# running SQLAlchemy expressions per event cost more than the reads themselves.
+_STATE_FACTS = Statement(
     "SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, source_system,"
     " supplier_lot, work_order, event_time, event_seq FROM lot_event WHERE gtin = :gtin"
     # Only what a lot's status and dates come from (origin and status events), through
     # the (gtin, lot, kind) index: a lot shipped in a thousand lines must not cost a
     # thousand rows per rule evaluation.
     f" AND lot IN :lots AND kind IN {_STATE_KINDS} AND retracted_at IS NULL"
-    " ORDER BY gtin, lot, event_time, event_seq"
-).bindparams(bindparam("lots", expanding=True)).columns(event_time=DateTime(timezone=True))
+    " ORDER BY gtin, lot, event_time, event_seq",
+    lists=("lots",),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,49 +544,64 @@ class _Fact:
     event_seq: int
 
     @classmethod
-    def of(cls, row: Any) -> _Fact:
-        return cls(row.gtin, row.lot, row.role, row.kind, row.quantity, row.uom,
-                   row.manufactured, row.expiry, row.party, row.source_system,
-                   row.supplier_lot, row.work_order, utc(row.event_time), int(row.event_seq))
-_FAILED_INCOMING = text(
+    def of(cls, row: Sequence[Any]) -> _Fact:
+        """From a ``_STATE_FACTS`` driver row (columns in that statement's order)."""
+        time = as_utc(row[12])
+        assert time is not None
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                   row[9], row[10], row[11], time, int(row[13]))
+
+_FAILED_INCOMING = Statement(
     "SELECT 1 FROM inspection_fact WHERE gtin = :gtin AND lot = :lot AND stage = 'incoming'"
-    " AND result = 'fail' AND event_time <= :at AND retracted_at IS NULL"
-).bindparams(_AT)
-_STORED_LOTS = text(
+    " AND result = 'fail' AND event_time <= :at AND retracted_at IS NULL",
+    times=("at",),
+)
+_STORED_LOTS = Statement(
     "SELECT gtin, lot, SUM(delta) FROM stock_move WHERE location IN :places"
     " AND event_time <= :at AND retracted_at IS NULL GROUP BY gtin, lot"
-    " HAVING SUM(delta) > 0.000000001 ORDER BY gtin, lot"
-).bindparams(bindparam("places", expanding=True), _AT)
-_SHIPPED_PER_SYSTEM = text(
+    " HAVING SUM(delta) > 0.000000001 ORDER BY gtin, lot",
+    lists=("places",), times=("at",),
+)
+_SHIPPED_PER_SYSTEM = Statement(
     "SELECT source_system, SUM(quantity), MAX(event_seq) FROM shipment_line"
     " WHERE shipment = :shipment AND gtin = :gtin AND lot = :lot AND kind = 'shipped'"
     " AND retracted_at IS NULL GROUP BY source_system"
 )
-_COUNTERPART = text(
-    "SELECT event_time AS t FROM lot_event WHERE gtin = :gtin AND lot = :lot AND kind = :kind"
+_COUNTERPART = Statement(
+    "SELECT event_time FROM lot_event WHERE gtin = :gtin AND lot = :lot AND kind = :kind"
     " AND role <> 'input' AND source_system <> :system AND event_seq < :seq"
     " AND retracted_at IS NULL"
-).columns(_TIME)
-_COUNTERPART_ISSUE = text(
-    "SELECT event_time AS t FROM lot_event WHERE gtin = :gtin AND lot = :lot"
+)
+_COUNTERPART_ISSUE = Statement(
+    "SELECT event_time FROM lot_event WHERE gtin = :gtin AND lot = :lot"
     " AND kind = 'consumed' AND role = 'input' AND work_order = :work_order"
     " AND source_system <> :system AND event_seq < :seq AND retracted_at IS NULL"
-).columns(_TIME)
-_COUNTERPART_SHIPPED = text(
-    "SELECT event_time AS t FROM shipment_line WHERE shipment = :shipment AND gtin = :gtin"
+)
+_COUNTERPART_SHIPPED = Statement(
+    "SELECT event_time FROM shipment_line WHERE shipment = :shipment AND gtin = :gtin"
     " AND lot = :lot AND kind = 'shipped' AND source_system <> :system AND event_seq < :seq"
     " AND retracted_at IS NULL"
-).columns(_TIME)
-_LAST_ORIGIN = text(
-    "SELECT MAX(event_time) AS t FROM lot_event WHERE gtin = :gtin AND lot = :lot"
-    f" AND role <> 'input' AND kind IN {_ORIGINS} AND source_system = :system"
+)
+# Only movements of the lot's stock: a work order's process steps and in-process
+# inspections happen to the output lot before its goods receipt, and are no skew.
+_MOVEMENTS = "('moved', 'consumed', 'picked', 'shipped', 'scrapped', 'stock_adjusted', 'returned')"
+_FIRST_OTHER = Statement(
+    "SELECT MIN(event_time) FROM lot_event WHERE gtin = :gtin AND lot = :lot"
+    f" AND role <> 'input' AND kind IN {_MOVEMENTS} AND source_system = :system"
     " AND event_seq < :seq AND retracted_at IS NULL"
-).columns(_TIME)
-_FIRST_OTHER = text(
-    "SELECT MIN(event_time) AS t FROM lot_event WHERE gtin = :gtin AND lot = :lot"
-    f" AND role <> 'input' AND kind NOT IN {_ORIGINS} AND source_system = :system"
-    " AND event_seq < :seq AND retracted_at IS NULL"
-).columns(_TIME)
+)
+# Serials of this GTIN that had arrived in another lot before the event did.
+_OTHER_LOT_SERIALS = Statement(
+    "SELECT serial FROM serial_fact WHERE gtin = :gtin AND serial IN :serials"
+    " AND lot <> :lot AND event_seq < :seq AND retracted_at IS NULL",
+    lists=("serials",),
+)
+# Complaints about the lot in force at the event's time.
+_COMPLAINT_TIMES = Statement(
+    "SELECT event_time FROM quality_fact WHERE gtin = :gtin AND lot = :lot"
+    " AND kind = 'complaint_received' AND event_time <= :at AND retracted_at IS NULL",
+    times=("at",),
+)
 
 
 def _zone(key: str | None, attrs: dict[str, Any]) -> str | None:
@@ -532,17 +609,6 @@ def _zone(key: str | None, attrs: dict[str, Any]) -> str | None:
     if zone:
         return str(zone)
     return key[5:] if key and key.startswith("ZONE-") else None  # a WMS zone reads as ZONE-xx
-
-
-def _valid(table: Any, as_of: tuple[int, datetime]) -> list[Any]:
-    """Facts in force at the event's time, as far as the store knows them now."""
-    _, event_time = as_of
-    return [table.c.event_time <= event_time, table.c.retracted_at.is_(None)]
-
-
-def _arrived_before(table: Any, seq: int) -> list[Any]:
-    """Facts that had arrived before the event did (and are still valid)."""
-    return [table.c.event_seq < seq, table.c.retracted_at.is_(None)]
 
 
 # ---------------------------------------------------------------- genealogy completeness

@@ -30,10 +30,10 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from tracebridge.alerts.inbox import NewAlert, raise_alert
 from tracebridge.domain.commands import HoldLot
@@ -41,6 +41,7 @@ from tracebridge.domain.events import CanonicalEvent, EventKind, LotRef, Source
 from tracebridge.errors import IllegalTransition, NotFound
 from tracebridge.quality.context import (
     ContextBuilder,
+    MasterCache,
     Needs,
     Watermarks,
     finished_lots,
@@ -48,8 +49,14 @@ from tracebridge.quality.context import (
     streams_of,
     watermark_key,
 )
-from tracebridge.quality.service import SOURCE_SYSTEM, QualityService
-from tracebridge.rules.evaluation import CompiledRule, ConditionFailed, Lazy, select_versions
+from tracebridge.quality.service import SOURCE_SYSTEM, DecisionBatch, QualityService
+from tracebridge.rules.evaluation import (
+    CompiledRule,
+    ConditionFailed,
+    Lazy,
+    evaluate_all,
+    select_versions,
+)
 from tracebridge.rules.model import Action, ActionType, Target
 from tracebridge.store import writer
 from tracebridge.store.event_log import PendingEvent, StoredEvent, utc
@@ -109,20 +116,25 @@ class RuleEvaluator:
                  since: datetime | None = None) -> Iterator[Firing]:
         streams = streams_of(conn, [s.seq for s in stored])
         builder.prefetch(stored)
+        builder.watermarks.prefetch(
+            {watermark_key(s.event, streams.get(s.seq, s.event.source.mapping_id))
+             for s in stored})
+        in_effect: dict[tuple[str, date], list[CompiledRule]] = {}
         for item in stored:
             ev = item.event
             stream = streams.get(item.seq, ev.source.mapping_id)
-            candidates = [] if made_by_rule(ev) else self.by_kind.get(ev.kind.value, [])
-            if since is not None and utc(item.record_time) < since:
-                candidates = []
-            chosen = select_versions(candidates, ev.event_time.date()) if candidates else []
+            if made_by_rule(ev) or (since is not None and utc(item.record_time) < since):
+                chosen = []
+            else:
+                day = (ev.kind.value, ev.event_time.date())
+                if day not in in_effect:
+                    in_effect[day] = select_versions(self.by_kind.get(day[0], []), day[1])
+                chosen = in_effect[day]
             if chosen:
                 inputs = builder.build(item, stream=stream, needs=self.needs[ev.kind.value])
-                for rule in chosen:
-                    try:
-                        fired = rule.fires(inputs)
-                    except ConditionFailed as problem:
-                        on_error(item, problem)
+                for rule, fired in evaluate_all(chosen, inputs):
+                    if isinstance(fired, ConditionFailed):
+                        on_error(item, fired)
                         continue
                     if fired:
                         used = seen_inputs(rule, inputs)
@@ -158,12 +170,13 @@ class RulesReaction:
         self.clock = clock
         # open alerts per (code, gtin, lot), looked up once per reaction call
         self._open: dict[tuple[str, str | None, str | None], int | None] = {}
+        self._masters = MasterCache()
 
     def __call__(self, conn: Connection, stored: Sequence[StoredEvent]) -> None:
         now = self.clock()
         self._open = {}
         builder = ContextBuilder(conn, defaults=self.evaluator.defaults,
-                                 watermarks=Watermarks(conn))
+                                 watermarks=Watermarks(conn), masters=self._masters)
 
         def failed(item: StoredEvent, problem: ConditionFailed) -> None:
             raise_alert(conn, NewAlert(
@@ -173,19 +186,29 @@ class RulesReaction:
                 detail={"message": problem.message}, event_seq=item.seq,
             ), now=now)
 
+        decisions = self.quality.batch_in(conn, now=now)
+        acted: list[tuple[Firing, list[int]]] = []
         for firing in self.evaluator.evaluate(conn, stored, builder=builder, on_error=failed):
-            self._act(conn, firing, now)
+            acted.append((firing, self._act(conn, firing, now, decisions)))
             for action in firing.actions:  # a later event of the batch must see the hold
                 if action.get("outcome") == "held":
-                    builder.forget(action["gtin"], action["lot"])
+                    builder.note_hold(action["gtin"], action["lot"], now)
+        for planned in decisions.store():
+            outcome = planned.outcome
+            assert planned.decision is not None and outcome is not None
+            outcome.update(event_seq=planned.decision.event_seq,
+                           messages=planned.decision.messages)
+        _store_firings(conn, acted, now)
         builder.watermarks.save(conn)
 
-    def _act(self, conn: Connection, firing: Firing, now: datetime) -> None:
+    def _act(self, conn: Connection, firing: Firing, now: datetime,
+             decisions: DecisionBatch) -> list[int]:
+        """Take the firing's actions; returns the ids of the alerts it raised."""
         alert_ids: list[int] = []
         for action in firing.rule.rule.actions:
             if action.type in (ActionType.HOLD, ActionType.BLOCK_SHIPMENT):
                 for gtin, lot in targets(firing, action):
-                    firing.actions.append(self._hold(conn, firing, action, gtin, lot, now))
+                    firing.actions.append(self._hold(firing, action, gtin, lot, decisions))
             elif action.type is ActionType.OPEN_NONCONFORMANCE:
                 firing.actions.append(self._nonconformance(conn, firing, action, now))
             else:
@@ -200,16 +223,7 @@ class RulesReaction:
                 alert_ids.append(alert_id)
                 firing.actions.append({"type": action.type.value, "outcome": "raised",
                                        "alert_id": alert_id})
-        lot_gtin, lot_number = firing.lot_key
-        inserted = conn.execute(rule_firing.insert().values(
-            rule_id=firing.rule.id, rule_version=firing.rule.version,
-            code=firing.rule.rule.code, severity=firing.rule.rule.severity.value,
-            event_seq=firing.item.seq, gtin=lot_gtin, lot=lot_number, inputs=firing.inputs,
-            actions=firing.actions, fired_at=now,
-        )).inserted_primary_key
-        if alert_ids and inserted is not None:
-            conn.execute(alert.update().where(alert.c.id.in_(alert_ids))
-                         .values(firing_id=int(inserted[0])))
+        return alert_ids
 
     def _open_alert(self, conn: Connection, fresh: NewAlert) -> int | None:
         if fresh.lot is None:
@@ -223,8 +237,8 @@ class RulesReaction:
             self._open[key] = int(found) if found is not None else None
         return self._open[key]
 
-    def _hold(self, conn: Connection, firing: Firing, action: Action, gtin: str, lot: str,
-              now: datetime) -> dict[str, Any]:
+    def _hold(self, firing: Firing, action: Action, gtin: str, lot: str,
+              decisions: DecisionBatch) -> dict[str, Any]:
         rule = firing.rule
         blocking = action.type is ActionType.BLOCK_SHIPMENT
         reason = f"{rule.rule.code}: {rule.rule.title.en}"[:200]
@@ -232,7 +246,7 @@ class RulesReaction:
                           command_id=_command_id(firing, action, gtin, lot))
         outcome: dict[str, Any] = {"type": action.type.value, "gtin": gtin, "lot": lot}
         try:
-            decision = self.quality.decide_in(conn, command, now=now, details={
+            planned = decisions.decide(command, details={
                 "rule_id": rule.id, "rule_version": rule.version,
                 "trigger_seq": firing.item.seq,
                 "block": "shipment" if blocking else "rule-hold",
@@ -240,8 +254,10 @@ class RulesReaction:
         except (IllegalTransition, NotFound) as refused:
             # Already held, rejected or recalled: the lot is blocked, nothing to add.
             return {**outcome, "outcome": "skipped", "why": refused.message}
-        return {**outcome, "outcome": "held", "event_seq": decision.event_seq,
-                "messages": decision.messages}
+        # The hold is stored with the batch's other decisions; its event number and
+        # messages are filled in then, before the firing row is written.
+        planned.outcome = {**outcome, "outcome": "held", "event_seq": None, "messages": []}
+        return planned.outcome
 
     def _nonconformance(self, conn: Connection, firing: Firing, action: Action,
                         now: datetime) -> dict[str, Any]:
@@ -262,6 +278,32 @@ class RulesReaction:
         seq = result.stored[0].seq if result.stored else None
         return {"type": action.type.value, "outcome": "opened", "event_seq": seq,
                 "lots": [f"{r.gtin}/{r.lot}" for r in lots]}
+
+
+def _store_firings(conn: Connection, acted: list[tuple[Firing, list[int]]],
+                   now: datetime) -> None:
+    """One row per firing — rule version, the inputs it saw, what its actions came to —
+    and each alert it raised linked to it."""
+    if not acted:
+        return
+    rows = []
+    for firing, _ in acted:
+        lot_gtin, lot_number = firing.lot_key
+        rows.append({
+            "rule_id": firing.rule.id, "rule_version": firing.rule.version,
+            "code": firing.rule.rule.code, "severity": firing.rule.rule.severity.value,
+            "event_seq": firing.item.seq, "gtin": lot_gtin, "lot": lot_number,
+            "inputs": firing.inputs, "actions": firing.actions, "fired_at": now,
+        })
+    ids = conn.execute(rule_firing.insert().returning(rule_firing.c.id,
+                                                      sort_by_parameter_order=True),
+                       rows).scalars().all()
+    links = [{"alert_id": alert_id, "firing": int(firing_id)}
+             for (_, alert_ids), firing_id in zip(acted, ids, strict=True)
+             for alert_id in alert_ids]
+    if links:
+        conn.execute(alert.update().where(alert.c.id == bindparam("alert_id"))
+                     .values(firing_id=bindparam("firing")), links)
 
 
 def targets(firing: Firing, action: Action) -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ from tracebridge.domain.commands import (
     decide,
 )
 from tracebridge.domain.events import CanonicalEvent, LotRef, Source
-from tracebridge.domain.lot_status import LotStatus
+from tracebridge.domain.lot_status import LotState, LotStatus, transition
 from tracebridge.errors import NotFound
 from tracebridge.store import event_log, writer
 from tracebridge.store.event_log import PendingEvent
@@ -109,6 +109,10 @@ class QualityService:
                       command_id: str | None = None) -> Decision:
         return self.execute(BlockExpired(**_args(gtin, lot, reason, actor, command_id)))
 
+    def batch_in(self, conn: Connection, *, now: datetime) -> DecisionBatch:
+        """Decisions taken in the caller's transaction and stored in one write (rules)."""
+        return DecisionBatch(conn, now=now, reactions=self.reactions)
+
     def execute(self, command: LotCommand) -> Decision:
         """Decide ``command`` and store it with its outbox messages, in one transaction."""
         self.authorize(command)
@@ -162,6 +166,81 @@ class QualityService:
         )
 
 
+@dataclass
+class Planned:
+    """A decision taken in a :class:`DecisionBatch`, complete once the batch is stored."""
+
+    command: LotCommand
+    event: CanonicalEvent
+    status_before: LotStatus
+    decision: Decision | None = None
+    outcome: dict[str, Any] | None = None  # the caller's record of it (a rule's action)
+
+
+class DecisionBatch:
+    """Many decisions in one transaction: each decided at once, all stored in one write.
+
+    A rule pack reacting to a batch of events may hold hundreds of lots. Deciding each
+    with :meth:`QualityService.decide_in` stores each alone (append, projections,
+    outbox); here each command is still checked against the state machine the moment it
+    is taken — against the lot's status as the earlier commands of this batch left it,
+    so a second hold of the same lot is refused as it would be after the first — and
+    :meth:`store` then appends every event with one ``writer.record``.
+    """
+
+    def __init__(self, conn: Connection, *, now: datetime,
+                 reactions: Sequence[Reaction]) -> None:
+        self.conn = conn
+        self.now = now
+        self.reactions = reactions
+        self.planned: list[Planned] = []
+        self._status: dict[tuple[str, str], tuple[LotStatus, date | None]] = {}
+
+    def decide(self, command: LotCommand, *,
+               details: dict[str, str | int | float | bool | None]) -> Planned:
+        """Take ``command`` now (``IllegalTransition`` / ``NotFound`` as ``decide_in``)."""
+        key = (command.gtin, command.lot)
+        if key not in self._status:
+            self._status[key] = _current(self.conn, command)
+        status, expiry = self._status[key]
+        kind = decide(command, status, expiry=expiry, today=self.now.date())
+        self._status[key] = (transition(LotState(status), kind).status, expiry)
+        planned = Planned(command, _event(command, kind, self.now, extra=details), status)
+        self.planned.append(planned)
+        return planned
+
+    def store(self) -> list[Planned]:
+        """Append the batch's events (a retried command is not decided twice)."""
+        if not self.planned:
+            return []
+        earlier = _earlier_decisions(self.conn, [_record_id(p.command) for p in self.planned])
+        pending = [PendingEvent(p.event) for p in self.planned
+                   if _record_id(p.command) not in earlier]
+        stored = writer.record(self.conn, pending, now=self.now,
+                               reactions=self.reactions).result.stored
+        seqs = {s.event.event_id: s.seq for s in stored}
+        targets = _queued_targets_of(self.conn, list(seqs.values()))
+        after = _statuses(self.conn, {(p.command.gtin, p.command.lot) for p in self.planned})
+        for p in self.planned:
+            seq = seqs.get(p.event.event_id)
+            if _record_id(p.command) in earlier:  # a retried command: decided before
+                event_id, kind = earlier[_record_id(p.command)]
+                p.decision = Decision(
+                    command=command_name(p.command), gtin=p.command.gtin, lot=p.command.lot,
+                    event_kind=kind, status_before=p.status_before.value,
+                    status_after=p.status_before.value, event_id=event_id, event_seq=None,
+                    messages=[])
+                continue
+            p.decision = Decision(
+                command=command_name(p.command), gtin=p.command.gtin, lot=p.command.lot,
+                event_kind=p.event.kind.value, status_before=p.status_before.value,
+                status_after=after.get((p.command.gtin, p.command.lot), p.status_before).value,
+                event_id=p.event.event_id, event_seq=seq,
+                messages=targets.get(seq, []) if seq is not None else [],
+            )
+        return self.planned
+
+
 def _args(gtin: str, lot: str, reason: str, actor: str, command_id: str | None) -> dict[str, str]:
     args = {"gtin": gtin, "lot": lot, "reason": reason, "actor": actor}
     if command_id is not None:
@@ -198,6 +277,18 @@ def _earlier_decision(conn: Connection, command: LotCommand) -> tuple[str, str] 
     return (str(row.event_id), str(row.kind)) if row is not None else None
 
 
+def _earlier_decisions(conn: Connection, record_ids: list[str]) -> dict[str, tuple[str, str]]:
+    e = event_table.c
+    out: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(record_ids), 900):
+        query = select(e.source_record_id, e.event_id, e.kind).where(
+            e.source_system == SOURCE_SYSTEM,
+            e.source_record_id.in_(record_ids[start : start + 900]))
+        for record_id, event_id, kind in conn.execute(query):
+            out.setdefault(str(record_id), (str(event_id), str(kind)))
+    return out
+
+
 def _event(
     command: LotCommand,
     kind: Any,
@@ -228,6 +319,30 @@ def _event(
             mapping_version="1",
         ),
     )
+
+
+def _statuses(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], LotStatus]:
+    c = lot_table.c
+    out: dict[tuple[str, str], LotStatus] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 400):
+        part = ordered[start : start + 400]
+        query = select(c.gtin, c.lot, c.status).where(
+            c.gtin.in_({g for g, _ in part}), c.lot.in_({lot for _, lot in part}))
+        for gtin, lot, status in conn.execute(query):
+            if (gtin, lot) in keys:
+                out[(gtin, lot)] = LotStatus(status)
+    return out
+
+
+def _queued_targets_of(conn: Connection, seqs: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for start in range(0, len(seqs), 900):
+        query = (select(outbox.c.event_seq, outbox.c.target)
+                 .where(outbox.c.event_seq.in_(seqs[start : start + 900])).order_by(outbox.c.id))
+        for seq, target in conn.execute(query):
+            out.setdefault(int(seq), []).append(str(target))
+    return out
 
 
 def _queued_targets(conn: Connection, event_seq: int) -> list[str]:

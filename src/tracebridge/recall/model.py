@@ -167,18 +167,50 @@ class StatusReport(_Model):
     expected_completion: date | None
 
 
+class Contact(_Model):
+    """A person an 821 answer names: a physician, or (as ``Patient``) the patient."""
+
+    name: str
+    address: str | None = None
+    phone: str | None = None
+
+
+class Patient(Contact):
+    identifier: str | None = Field(None, description="The hospital's patient or record number")
+
+
 class Tracking(_Model):
-    """An 821.25(a) answer for one tracked unit (REQ 40, 41)."""
+    """An 821.25(a) answer for one tracked unit (REQ 40, 41).
+
+    Without a patient report the answer is where the unit is or who holds it (REQ 40);
+    with one it adds the implant date, the patient, the physicians and any explant,
+    death or retirement date (REQ 41), folded from every report version received.
+    """
 
     gtin: str
     serial: str
     lot: str | None
     udi: str
-    state: str = Field(description="in-stock | at-distributor | shipped")
+    state: str = Field(description="in-stock | at-distributor | shipped | with-patient | "
+                                   "explanted | patient-deceased | retired")
     holder: Consignee | None = None
     location: str | None = None
-    shipped_at: datetime | None = None
+    shipped_at: datetime | None = Field(None, description="Manufacturer ship date")
     shipment: str | None = None
+    final_distributor: Consignee | None = Field(
+        None, description="The hospital that reported the device with a patient")
+    implanted_on: date | None = None
+    patient: Patient | None = None
+    prescribing_physician: Contact | None = None
+    following_physician: Contact | None = None
+    explanted_on: date | None = None
+    died_on: date | None = None
+    retired_on: date | None = Field(
+        None, description="Returned to the manufacturer, permanently retired or disposed of")
+    reported_on: date | None = Field(None, description="Date of the newest report")
+    report_versions: int = Field(0, description="Tracking report versions received")
+    patient_masked: bool = Field(
+        False, description="Patient name, address, phone and identifier are masked")
     answer_due_working_days: int
 
 

@@ -74,6 +74,8 @@ class Party:
     country: str
     gln: str
     phone: str
+    # a customer's contract: fewest days of shelf life left on the ship date (None: any)
+    min_remaining_shelf_life_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,29 +188,31 @@ def _components() -> dict[str, Component]:
 
 COMPONENTS: dict[str, Component] = _components()
 
+# Customers' contracts ask for shelf life left on delivery: hospitals 6-12 months, two
+# distributors 90 days, the other two nothing (the ERP customer master's MHDRZ).
 CUSTOMERS: dict[str, Party] = {
     p.code: p
     for p in [
         Party("C2001", "国药控股苏州有限公司", "distributor", "姑苏区人民路 1888 号", "苏州",
-              "215002", "CN", gln("6956789", 11), "+86 512 6520 1001"),
+              "215002", "CN", gln("6956789", 11), "+86 512 6520 1001", 90),
         Party("C2002", "上海医药分销有限公司", "distributor", "浦东新区张江路 92 号", "上海",
               "201203", "CN", gln("6956789", 12), "+86 21 5080 1002"),
         Party("C2003", "华润医药商业集团有限公司", "distributor", "西城区北展北街 7 号", "北京",
-              "100044", "CN", gln("6956789", 13), "+86 10 6831 1003"),
+              "100044", "CN", gln("6956789", 13), "+86 10 6831 1003", 90),
         Party("C2004", "MedLink Asia Pacific Pte. Ltd.", "distributor", "10 Anson Road #21-02",
               "Singapore", "079903", "SG", gln("8881234", 14), "+65 6222 1004"),
         Party("C3001", "苏州大学附属第一医院", "hospital", "十梓街 188 号", "苏州", "215006", "CN",
-              gln("6967890", 21), "+86 512 6778 3001"),
+              gln("6967890", 21), "+86 512 6778 3001", 365),
         Party("C3002", "复旦大学附属中山医院", "hospital", "徐汇区枫林路 180 号", "上海",
-              "200032", "CN", gln("6967890", 22), "+86 21 6404 3002"),
+              "200032", "CN", gln("6967890", 22), "+86 21 6404 3002", 365),
         Party("C3003", "浙江大学医学院附属邵逸夫医院", "hospital", "庆春东路 3 号", "杭州",
-              "310016", "CN", gln("6967890", 23), "+86 571 8600 3003"),
+              "310016", "CN", gln("6967890", 23), "+86 571 8600 3003", 270),
         Party("C3004", "南京鼓楼医院", "hospital", "中山路 321 号", "南京", "210008", "CN",
-              gln("6967890", 24), "+86 25 8310 3004"),
+              gln("6967890", 24), "+86 25 8310 3004", 180),
         Party("C3005", "无锡市人民医院", "hospital", "清扬路 299 号", "无锡", "214023", "CN",
-              gln("6967890", 25), "+86 510 8535 3005"),
+              gln("6967890", 25), "+86 510 8535 3005", 180),
         Party("C3006", "常州市第一人民医院", "hospital", "局前街 185 号", "常州", "213003", "CN",
-              gln("6967890", 26), "+86 519 6887 3006"),
+              gln("6967890", 26), "+86 519 6887 3006", 180),
     ]
 }
 

@@ -23,6 +23,7 @@ from datetime import date, datetime
 
 from tracebridge.sim.catalogue import OPERATORS, OWN_PREFIX, Operator
 from tracebridge.sim.erp_export import ErpExport
+from tracebridge.sim.faults import FaultLog, FaultRates
 from tracebridge.sim.identifiers import sscc
 from tracebridge.sim.state import World
 from tracebridge.sim.wms_export import WmsExport
@@ -85,6 +86,21 @@ class Context:
     wms: WmsExport
     clock: Scheduler = field(default_factory=Scheduler)
     numbers: Numbers = field(default_factory=Numbers)
+    rates: FaultRates = field(default_factory=FaultRates.none)
+    log: FaultLog = field(default_factory=FaultLog)
+    # plant faults draw from their own stream, so enabling one leaves the rest of the
+    # history as it was
+    fault_rng: random.Random = field(default_factory=lambda: random.Random(0))
+    fault_streams: dict[str, random.Random] = field(default_factory=dict)  # kind -> own stream
+
+    def fault_stream(self, kind: str) -> random.Random:
+        """The random stream the plant fault ``kind`` draws from."""
+        return self.fault_streams.get(kind, self.fault_rng)
+
+    def plant_fault(self, kind: str) -> bool:
+        """Whether the plant fault ``kind`` (a ``FaultRates`` field) strikes now."""
+        rate: float = getattr(self.rates, kind)
+        return rate > 0 and self.fault_stream(kind).random() < rate
 
     def person(self, role: str) -> Operator:
         people = [o for o in OPERATORS.values() if o.role == role]

@@ -144,6 +144,7 @@ class ErpExport:
         self._rates = rates
         self._log = log
         self._rng = random.Random(f"{seed}:erp-mismatch")
+        self._expiry_rng = random.Random(f"{seed}:erp-expiry")
         self._streams: dict[str, FaultyStream] = {}
         for name, columns in COLUMNS.items():
             sink = RotatingFile(directory, name, ".csv", csv_line(columns))
@@ -175,6 +176,15 @@ class ErpExport:
                 delta = per_unit * self._rng.choice((-1, 1))
                 quantity += delta if quantity + delta > 0 else per_unit
                 self._log.note("quantity_mismatch", "erp", record_id)
+                if line.bwart == "601":  # the rule compares shipments only
+                    self._log.expect("erp-wms-quantity-mismatch", "record", f"erp:{record_id}")
+            expiry = _iso_to_erp(line.expiry)
+            if (expiry and self._rates.missing_expiry and line.bwart in ("101", "561")
+                    and line.material in PRODUCTS
+                    and self._expiry_rng.random() < self._rates.missing_expiry):
+                expiry = ""  # a lot of a sterile device without its expiry date
+                self._log.note("missing_expiry", "erp", record_id)
+                self._log.expect("missing-required-field", "record", f"erp:{record_id}")
             reverses = line.reverses.split("-") if line.reverses else ["", "", ""]
             values = {
                 "MBLNR": str(self._document), "MJAHR": str(moment.year), "ZEILE": f"{number:04d}",
@@ -185,7 +195,7 @@ class ErpExport:
                 "LIFNR": line.supplier, "EBELN": line.po, "AUFNR": line.order,
                 "KUNNR": line.customer, "VBELN": line.delivery, "UMLGO": line.to_storage_location,
                 "GRUND": line.reason, "HSDAT": _iso_to_erp(line.manufactured),
-                "VFDAT": _iso_to_erp(line.expiry), "SMBLN": reverses[0], "SJAHR": reverses[1],
+                "VFDAT": expiry, "SMBLN": reverses[0], "SJAHR": reverses[1],
                 "SMBLP": reverses[2],
             }
             self._emit("goods_movements", moment, record_id, values, protected=protected)

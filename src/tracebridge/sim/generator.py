@@ -21,11 +21,18 @@ from tracebridge.errors import SimulationError
 from tracebridge.sim.catalogue import COMPONENTS, CUSTOMERS, PRODUCTS, Product
 from tracebridge.sim.context import Context
 from tracebridge.sim.erp_export import ErpExport
-from tracebridge.sim.faults import FAULT_KINDS, FaultLog, FaultRates
+from tracebridge.sim.faults import (
+    FAULT_KINDS,
+    OWN_STREAM_FAULTS,
+    PLANT_FAULT_KINDS,
+    FaultLog,
+    FaultRates,
+)
 from tracebridge.sim.logistics import Logistics
 from tracebridge.sim.master_export import write_master_data
 from tracebridge.sim.production import Production
 from tracebridge.sim.state import World
+from tracebridge.sim.tracking_export import TrackingExport
 from tracebridge.sim.truth import write_truth
 from tracebridge.sim.wms_export import WmsExport
 
@@ -118,8 +125,26 @@ class _Run:
         for product in PRODUCTS.values():
             for age in (120, 200):
                 size = self.production.lot_size(product)
+                if age == 200 and ctx.plant_fault("expired_stock"):
+                    # old stock taken over days before it expires: first out (FEFO), and
+                    # whatever is left is shipped past its date
+                    expiry = GO_LIVE + timedelta(days=ctx.fault_rng.randint(1, 3))
+                    age = (GO_LIVE - _months_before(expiry, product.shelf_life_months)).days
+                    ctx.log.note("expired_stock", "plant", product.material)
+                elif (age == 120 and product.material_type == "FERT"
+                      and ctx.plant_fault("short_shelf_life_shipment")):
+                    age = self._short_dated_age(product)
                 ctx.clock.at(moment, functools.partial(
                     self._opening, product.material, float(size), age))
+
+    def _short_dated_age(self, product: Product) -> int:
+        """Near-dated stock taken over at go-live: fewer days left than any hospital's
+        contract asks (180 and more), more than a distributor's 90 — shipped first-expiry-
+        first-out to whoever orders, it reaches customers it must not (``logistics``)."""
+        days_left = self.ctx.fault_stream("short_shelf_life_shipment").randint(100, 170)
+        expiry = GO_LIVE + timedelta(days=days_left)
+        self.ctx.log.note("short_shelf_life_shipment", "plant", product.material)
+        return (GO_LIVE - _months_before(expiry, product.shelf_life_months)).days
 
     def _opening(self, material: str, quantity: float, age_days: int) -> None:
         self.production.opening_balance(
@@ -233,6 +258,11 @@ class _Run:
         self.production.start(PRODUCTS[material], int(quantity), kind="rework", rework_of=key)
 
 
+def _months_before(day: datetime, months: int) -> datetime:
+    month = day.month - 1 - months
+    return day.replace(year=day.year + month // 12, month=month % 12 + 1, day=min(day.day, 28))
+
+
 def _clear(out: Path) -> None:
     """Remove files an earlier run left behind, so the directory holds one run only."""
     for sub, pattern in (("erp", "*.csv"), ("wms", "*.jsonl"), ("truth", "*.json*")):
@@ -253,13 +283,18 @@ def generate(out: Path, *, seed: int, scale: float, faults: FaultRates,
     wms = WmsExport(out / "wms", rates=faults, log=log, seed=seed)
     write_master_data(out / "erp")
     wms.write_locations()
-    ctx = Context(rng=random.Random(f"{seed}:plant"), world=World(), erp=erp, wms=wms)
+    ctx = Context(rng=random.Random(f"{seed}:plant"), world=World(), erp=erp, wms=wms,
+                  rates=faults, log=log, fault_rng=random.Random(f"{seed}:plant-faults"),
+                  fault_streams={kind: random.Random(f"{seed}:{kind}")
+                                 for kind in OWN_STREAM_FAULTS})
     run = _Run(ctx, plan)
     run.opening_balances()
+    tracking = TrackingExport(out / "device-tracking", seed=seed)
     for day in range(plan.days):
         start = GO_LIVE + timedelta(days=day)
         ctx.clock.at(start + timedelta(hours=1), functools.partial(run.day, start))
         ctx.clock.run_until(start + timedelta(days=1))
+        tracking.observe(ctx.world, start.date())
         if progress is not None:
             progress(day + 1, plan.days)
     end = GO_LIVE + timedelta(days=plan.days + 7)
@@ -272,8 +307,11 @@ def generate(out: Path, *, seed: int, scale: float, faults: FaultRates,
         total_records=sum(records.values()), lots=len(ctx.world.lots),
         work_orders=len(ctx.world.work_orders),
         deliveries=ctx.numbers.issued("delivery", 80000000),
-        faults={kind: log.count(kind) for kind in FAULT_KINDS},
+        faults={kind: log.count(kind) for kind in FAULT_KINDS
+                + tuple(k for k in PLANT_FAULT_KINDS if log.count(k))},
     )
     write_truth(out / "truth", world=ctx.world, faults=log.as_json(),
-                summary=summary.model_dump(mode="json"))
+                summary=summary.model_dump(mode="json"), log=log,
+                uninspected=run.production.uninspected)
+    tracking.write(until=end.date(), truth_dir=out / "truth")
     return summary

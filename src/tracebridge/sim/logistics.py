@@ -9,13 +9,13 @@ import functools
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tracebridge.sim.catalogue import CUSTOMERS, PRODUCTS, WMS_ZONES
 from tracebridge.sim.context import Context
 from tracebridge.sim.erp_export import Movement
-from tracebridge.sim.production import ERP_STORE_OF_ZONE, Production
+from tracebridge.sim.production import ERP_STORE_OF_ZONE, Production, lot_label
 from tracebridge.sim.state import LotKey, Shipment
 
 CASE_EA = 1000  # twenty boxes of 50
@@ -29,6 +29,39 @@ COMPLAINT_TEXTS = [
     ("PART", "Particles visible inside the drip chamber"),
 ]
 REPORTERS = ["护士长 刘敏", "采购部 王磊", "设备科 陈晨", "Dr. Huang Wei", "QA 孙丽"]
+# What the warehouse zones are specified for (°C min, °C max, % RH max): a reading outside
+# them while a zone holds stock is a genuine excursion (the built-in pack's defaults).
+STORAGE_LIMITS = (15.0, 25.0, 60.0)
+# The complaint-cluster rule's threshold: this many complaints for one lot within the window.
+COMPLAINT_THRESHOLD = 3
+COMPLAINT_WINDOW = timedelta(days=30)
+
+
+def utc_date(local: datetime) -> str:
+    """The ISO UTC date of a plant (Asia/Shanghai) time."""
+    return (local - timedelta(hours=8)).date().isoformat()
+
+
+def shelf_life_shortfall(expiry: str | None, shipped_at: datetime,
+                         minimum: int | None) -> str | None:
+    """Why the expired-shipment rule must block a lot shipped at ``shipped_at`` (plant
+    time) to a customer asking ``minimum`` days: ``"expired"``, ``"below_minimum"`` or
+    ``None``. Days are counted between UTC dates, as the rule counts them.
+
+    >>> shipped = datetime(2026, 3, 2, 10, 0)  # 02:00 UTC
+    >>> [shelf_life_shortfall(expiry, shipped, 180)
+    ...  for expiry in ("2026-03-01", "2026-08-28", "2026-08-29", None)]
+    ['expired', 'below_minimum', None, None]
+    >>> shelf_life_shortfall("2026-03-02", shipped, None)  # its last day
+    """
+    if not expiry:
+        return None
+    days_left = (date.fromisoformat(expiry) - date.fromisoformat(utc_date(shipped_at))).days
+    if days_left < 0:
+        return "expired"
+    if minimum is not None and days_left < minimum:
+        return "below_minimum"
+    return None
 
 
 @dataclass(slots=True)
@@ -45,6 +78,7 @@ class Logistics:
         self.ctx = ctx
         self.production = production
         self.recent: deque[ShippedLine] = deque(maxlen=300)
+        self.complaints: dict[LotKey, list[datetime]] = {}  # times of complaints naming a lot
 
     # ------------------------------------------------------------ outbound
     def ship_order(self, customer: str, material: str, wanted: float) -> bool:
@@ -53,9 +87,18 @@ class Logistics:
         product = PRODUCTS[material]
         picks: list[tuple[LotKey, str, float]] = []
         remaining = wanted
-        for key in world.available_lots(material, "FG"):
+        candidates = world.available_lots(material, "FG")
+        zones: tuple[str, ...] = ("FG",)
+        if ctx.plant_fault("unreleased_shipment"):
+            # the picker takes a lot still awaiting release, or one on hold
+            blocked = world.unreleased_lots(material)
+            if blocked:
+                candidates, zones = blocked[:1], ("FG", "QRT")
+                ctx.log.note("unreleased_shipment", "plant", lot_label(blocked[0]))
+                ctx.log.expect("unreleased-shipment", "lot", lot_label(blocked[0]))
+        for key in candidates:
             for location, have in sorted(world.bins_of(key).items()):
-                if remaining > 0 and location.startswith("FG"):
+                if remaining > 0 and location.startswith(zones):
                     take = min(have, remaining)
                     picks.append((key, location, take))
                     remaining -= take
@@ -79,6 +122,13 @@ class Logistics:
                          user=picker.wms_user, children=cases, delivery=delivery)
         shipped_at = now + timedelta(minutes=ctx.minutes(60, 180))
         per_lot: dict[LotKey, float] = {}
+        # the rule also sees the pick; orders come in 09:00-16:00 plant time, so pick and
+        # shipment fall on the same UTC day and count the same days left
+        minimum = CUSTOMERS[customer].min_remaining_shelf_life_days
+        for key, _location, _quantity, _serials in lines:
+            shortfall = shelf_life_shortfall(world.lots[key].expiry, shipped_at, minimum)
+            if shortfall:
+                ctx.log.expect("expired-shipment", "lot", lot_label(key), kind=shortfall)
         for key, location, quantity, serials in lines:
             if world.take(key, location, quantity) != serials:
                 raise RuntimeError(f"{key}: the serials shipped are not the ones picked")
@@ -193,6 +243,14 @@ class Logistics:
         defect, text = ctx.rng.choice(COMPLAINT_TEXTS)
         with_lot = ctx.rng.random() < 0.8
         customer = CUSTOMERS[line.customer]
+        if with_lot:
+            self._count_complaint(line.key, now)
+            if ctx.plant_fault("complaint_cluster"):
+                ctx.log.note("complaint_cluster", "plant", lot_label(line.key))
+                for _ in range(2):  # the same defect reaches other customers too
+                    later = now + timedelta(days=ctx.fault_rng.randint(1, 6),
+                                            minutes=ctx.fault_rng.randint(0, 600))
+                    ctx.clock.at(later, functools.partial(self._follow_up_complaint, line.key))
         ctx.erp.complaint(now, number=str(ctx.numbers.next("notification", 200000000)),
                           kind="Q1", customer=line.customer, material=lot.material,
                           lot=lot.lot if with_lot else "", text=text,
@@ -210,6 +268,26 @@ class Logistics:
                          lambda: self.production._decide(line.key, "H1", "Complaint investigation"))
             ctx.clock.at(now + timedelta(days=ctx.rng.randint(2, 5)),
                          lambda: self.production._decide(line.key, "F1", "No defect confirmed"))
+
+    def _count_complaint(self, key: LotKey, moment: datetime) -> None:
+        """The complaint-cluster rule's truth: a third complaint within the window."""
+        times = [t for t in self.complaints.get(key, []) if moment - t <= COMPLAINT_WINDOW]
+        self.complaints[key] = [*times, moment]
+        if len(times) + 1 >= COMPLAINT_THRESHOLD:
+            self.ctx.log.expect("complaint-cluster", "lot", lot_label(key))
+
+    def _follow_up_complaint(self, key: LotKey) -> None:
+        ctx = self.ctx
+        lot = ctx.world.lots[key]
+        now = ctx.clock.now
+        customer = ctx.fault_rng.choice(sorted(CUSTOMERS))
+        defect, text = ctx.fault_rng.choice(COMPLAINT_TEXTS)
+        self._count_complaint(key, now)
+        ctx.erp.complaint(now, number=str(ctx.numbers.next("notification", 200000000)),
+                          kind="Q1", customer=customer, material=lot.material, lot=lot.lot,
+                          text=text, reporter=ctx.fault_rng.choice(REPORTERS),
+                          phone=CUSTOMERS[customer].phone, defect=defect,
+                          user=ctx.person("quality_inspector").code)
 
     # ------------------------------------------------------------ warehouse housekeeping
     def stock_count(self) -> None:
@@ -264,5 +342,10 @@ class Logistics:
 
     def _reading(self, zone: str, temperature: float) -> None:
         ctx = self.ctx
-        ctx.wms.environment(ctx.clock.now, zone=zone, temperature=temperature,
-                            humidity=ctx.rng.uniform(35, 58))
+        humidity = ctx.rng.uniform(35, 58)
+        reading = ctx.wms.environment(ctx.clock.now, zone=zone, temperature=temperature,
+                                      humidity=humidity)
+        low, high, humid = STORAGE_LIMITS
+        outside = not low <= round(temperature, 1) <= high or round(humidity, 1) > humid
+        if outside and ctx.world.zone_has_stock(zone):
+            ctx.log.expect("storage-excursion", "record", f"wms:{reading}")

@@ -47,9 +47,13 @@ def write_master_data(directory: Path) -> list[Path]:
         _write(directory / "suppliers.csv", ["LIFNR", *party_columns],
                [[s.code, s.name, s.street, s.city, s.postcode, s.country, s.phone, s.gln]
                 for s in SUPPLIERS.values()]),
-        _write(directory / "customers.csv", ["KUNNR", *party_columns, "KTOKD"],
+        # MHDRZ: minimum remaining shelf life in days, the name SAP gives it on the material
+        # master; here the customer's own minimum, empty when its contract sets none
+        _write(directory / "customers.csv", ["KUNNR", *party_columns, "KTOKD", "MHDRZ"],
                [[c.code, c.name, c.street, c.city, c.postcode, c.country, c.phone, c.gln,
-                 "ZDIS" if c.kind == "distributor" else "ZHOS"] for c in CUSTOMERS.values()]),
+                 "ZDIS" if c.kind == "distributor" else "ZHOS",
+                 "" if c.min_remaining_shelf_life_days is None
+                 else str(c.min_remaining_shelf_life_days)] for c in CUSTOMERS.values()]),
         _write(directory / "equipment.csv", ["EQUNR", "EQKTX", "EQTYP", "WERKS"],
                [[e.code, e.name, e.equipment_type, PLANT] for e in EQUIPMENT.values()]),
         _write(directory / "operators.csv", ["PERNR", "ENAME", "ROLLE", "WMS_USER"],

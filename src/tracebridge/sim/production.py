@@ -26,6 +26,10 @@ for _code, _zone in wms_bins():
     _BINS.setdefault(_zone, []).append(_code)
 
 
+def lot_label(key: LotKey) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
 def add_months(day: datetime, months: int) -> str:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
@@ -41,6 +45,8 @@ class Production:
         self.excursion_rate = 0.05
         self.final_failure_rate = 0.01
         self.incoming_failure_rate = 0.01
+        self.failed_but_released: set[LotKey] = set()  # the unusable_component fault
+        self.uninspected: set[LotKey] = set()  # the skipped_inspection fault
 
     def bin_in(self, zone: str) -> str:
         return self.ctx.rng.choice(_BINS[zone])
@@ -123,15 +129,27 @@ class Production:
         inspection_lot = str(ctx.numbers.next("inspection-lot", 10000000))
         inspector = ctx.person("quality_inspector").code
         fail = ctx.rng.random() < self.incoming_failure_rate
-        ctx.erp.inspection(now, inspection_lot=inspection_lot, characteristic_no=10,
-                           stage="incoming", material=lot.material, lot=lot.lot,
-                           text="Dimensional check (AQL 1.0)", unit="MM",
-                           measured=round(ctx.rng.uniform(0.9, 1.1) + (0.5 if fail else 0), 3),
-                           lower=0.85, upper=1.15, inspector=inspector)
-        ctx.erp.inspection(now + timedelta(minutes=5), inspection_lot=inspection_lot,
-                           characteristic_no=20, stage="incoming", material=lot.material,
-                           lot=lot.lot, text="Certificate of analysis present", unit="",
-                           measured=1, lower=1, upper=1, inspector=inspector)
+        # the plant fault: the lot fails, and is released and used all the same
+        released_anyway = not fail and ctx.plant_fault("unusable_component")
+        if fail or released_anyway:
+            ctx.log.expect("failed-inspection", "lot", lot_label(key))
+        if released_anyway:
+            self.failed_but_released.add(key)
+            ctx.log.note("unusable_component", "plant", lot_label(key))
+        measured = round(ctx.rng.uniform(0.9, 1.1) + (0.5 if fail or released_anyway else 0), 3)
+        # the plant fault: the lot is inspected on paper only, its results never posted
+        if not (fail or released_anyway) and ctx.plant_fault("skipped_inspection"):
+            self.uninspected.add(key)
+            ctx.log.note("skipped_inspection", "erp", inspection_lot)
+        else:
+            ctx.erp.inspection(now, inspection_lot=inspection_lot, characteristic_no=10,
+                               stage="incoming", material=lot.material, lot=lot.lot,
+                               text="Dimensional check (AQL 1.0)", unit="MM",
+                               measured=measured, lower=0.85, upper=1.15, inspector=inspector)
+            ctx.erp.inspection(now + timedelta(minutes=5), inspection_lot=inspection_lot,
+                               characteristic_no=20, stage="incoming", material=lot.material,
+                               lot=lot.lot, text="Certificate of analysis present", unit="",
+                               measured=1, lower=1, upper=1, inspector=inspector)
         self.inspection_lot_of[key] = inspection_lot
         decided = now + timedelta(minutes=ctx.minutes(30, 90))
         qp = ctx.person("qualified_person").code
@@ -228,6 +246,8 @@ class Production:
         lot = ctx.world.lots[key]
         serials = ctx.world.take(key, location, quantity)
         ctx.world.consume(order, key, quantity)
+        if key in self.failed_but_released:
+            ctx.log.expect("unusable-component", "lot", lot_label(key))
         ctx.wms.transaction("ISS", ctx.clock.now, sku=lot.material, gtin=lot.gtin, lot=lot.lot,
                             qty=quantity, loc=location, user=user, serials=serials,
                             ref={"order": order})
@@ -245,6 +265,8 @@ class Production:
                 wrong = ctx.rng.choice(others)
                 mistake = Movement("261", right.material, wrong[1], right.storage_location,
                                    right.quantity_ea, right.user, order=order)
+                if wrong in self.failed_but_released:  # posted, if only by mistake
+                    ctx.log.expect("unusable-component", "lot", lot_label(wrong))
                 posted = ctx.erp.goods_movement(now, [mistake], protected=True)
                 reversal = Movement("262", right.material, wrong[1], right.storage_location,
                                     right.quantity_ea, right.user, order=order,
@@ -324,6 +346,7 @@ class Production:
         ]
         if failure:
             characteristics[2] = ("Visual defects in AQL sample", "", 0.0, 1.0, 4.0)
+            ctx.log.expect("failed-inspection", "lot", lot_label(key))
         for number, (text, unit, lower, upper, measured) in enumerate(characteristics, 2):
             ctx.erp.inspection(t_final + timedelta(minutes=10 * number),
                                inspection_lot=inspection_lot, characteristic_no=number * 10,
@@ -346,6 +369,12 @@ class Production:
         product = PRODUCTS[lot.material]
         now = ctx.clock.now
         serials = self._serials(product, int(lot.quantity)) if product.serialised else []
+        if serials and int(serials[0][-8:]) > 1 and ctx.plant_fault("duplicate_serial"):
+            # the printer repeats a serial of an earlier lot of the same product
+            earlier = ctx.fault_rng.randint(1, int(serials[0][-8:]) - 1)
+            serials[-1] = f"{product.material[-4:]}{earlier:08d}"
+            ctx.log.note("duplicate_serial", "plant", f"{lot.gtin}/{serials[-1]}")
+            ctx.log.expect("duplicate-serial", "serial", f"{lot.gtin}/{serials[-1]}")
         location = self.bin_in("QRT")
         ctx.world.put(key, location, lot.quantity, serials)
         operator = ctx.person("production")

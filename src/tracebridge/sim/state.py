@@ -152,6 +152,17 @@ class World:
         ]
         return sorted(usable, key=lambda k: (self.lots[k].expiry or "", k[1]))
 
+    def unreleased_lots(self, material: str) -> list[LotKey]:
+        """Lots of a material with stock that are awaiting release or on hold."""
+        return [k for k in self._by_material.get(material, {})
+                if self._stock.get(k) and self.lots[k].status in ("quarantine", "held")]
+
+    def zone_has_stock(self, zone: str) -> bool:
+        """Whether any bin of a WMS zone (``RM`` holds ``RM-01-01`` …) holds stock."""
+        prefix = f"{zone}-"
+        return any(q > 1e-9 and location.startswith(prefix)
+                   for bins in self._stock.values() for location, q in bins.items())
+
     def material_on_hand(self, material: str) -> float:
         """Stock of a material in lots that are released or still awaiting a decision."""
         return sum(

@@ -3,7 +3,8 @@
 ``truth/lots.jsonl`` holds one line per lot with its true backward set (ancestor lots,
 supplier lots, work orders) and forward set (descendant lots, work orders, shipments);
 ``truth/stock.jsonl`` the true final WMS stock per lot and location; ``faults.json``
-what was injected; ``summary.json`` the run's figures. A trace built from the exports
+what was injected; ``rules.json`` per built-in quality rule the lots or records it should
+fire for (:class:`RuleTruth`); ``summary.json`` the run's figures. A trace built from the exports
 must equal these, whatever faults were injected.
 
 >>> lot = TruthLot.model_validate({"gtin": "1", "lot": "A", "material": "RM",
@@ -15,13 +16,15 @@ must equal these, whatever faults were injected.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracebridge.errors import SimulationError
+from tracebridge.sim.faults import FaultLog
 from tracebridge.sim.state import LotKey, World
 
 
@@ -89,12 +92,25 @@ class StockRow(_Model):
     quantity: float
 
 
+class RuleTruth(_Model):
+    """What one built-in rule should fire for: lots (``gtin/lot``) or records
+    (``system:record id``, the record the rule sees the problem on) — and, for a rule that
+    catches several kinds of problem, the keys of each kind (``expired-shipment``:
+    ``expired`` and ``below_minimum``, a customer's minimum remaining shelf life; a lot
+    shipped both ways is in both)."""
+
+    by: str  # lot | record
+    keys: list[str] = Field(default_factory=list)
+    kinds: dict[str, list[str]] = Field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Truth:
     lots: dict[LotKey, TruthLot]
     stock: list[StockRow]
     faults: dict[str, Any]
     summary: dict[str, Any]
+    rules: dict[str, RuleTruth] = field(default_factory=dict)
 
     def lot(self, gtin: str, lot: str) -> TruthLot:
         return self.lots[(gtin, lot)]
@@ -138,8 +154,32 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
 
 
+def rule_truth(world: World, log: FaultLog,
+               uninspected: Iterable[LotKey] = ()) -> dict[str, RuleTruth]:
+    """Per built-in rule, what it should fire for.
+
+    The plant's own life and the plant faults were noted as they happened (``log.expect``);
+    record faults add theirs here: late records (``late-data``) and shifted WMS clocks
+    (``clock-skew``). A finished lot that was never released (it failed final inspection),
+    or one made from a component lot whose incoming inspection was never posted
+    (``uninspected``), is a genealogy gap: its chain lacks a link an auditor asks for.
+    """
+    for record in log.records("late"):
+        log.expect("late-data", "record", record)
+    for record in log.records("clock_skew"):
+        log.expect("clock-skew", "record", record)
+    broken = {d for key in uninspected for d in world.descendants(key)}
+    for key, lot in world.lots.items():
+        if lot.origin == "produced" and not lot.consumed_by and (
+                lot.status != "released" or key in broken):
+            log.expect("genealogy-gap", "lot", _label(key))
+    return {rule: RuleTruth.model_validate(value)
+            for rule, value in log.expectations().items()}
+
+
 def write_truth(directory: Path, *, world: World, faults: dict[str, Any],
-                summary: dict[str, Any]) -> None:
+                summary: dict[str, Any], log: FaultLog | None = None,
+                uninspected: Iterable[LotKey] = ()) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / "lots.jsonl").open("w", encoding="utf-8") as out:
         for key in sorted(world.lots):
@@ -150,6 +190,9 @@ def write_truth(directory: Path, *, world: World, faults: dict[str, Any],
                              "quantity": quantity}))
     (directory / "faults.json").write_text(
         json.dumps(faults, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    rules = {name: value.model_dump(mode="json", exclude_defaults=True)  # no empty "kinds"
+             for name, value in rule_truth(world, log or FaultLog(), uninspected).items()}
+    (directory / "rules.json").write_text(_dump(rules), encoding="utf-8")
     (directory / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
 
@@ -167,9 +210,13 @@ def load_truth(dir: Path) -> Truth:
             stock = [StockRow.model_validate_json(line) for line in source]
         faults = json.loads((base / "faults.json").read_text(encoding="utf-8"))
         summary = json.loads((base / "summary.json").read_text(encoding="utf-8"))
+        rules_file = base / "rules.json"  # absent from runs of older versions
+        rules = ({name: RuleTruth.model_validate(value) for name, value in
+                  json.loads(rules_file.read_text(encoding="utf-8")).items()}
+                 if rules_file.exists() else {})
     except OSError as e:
         raise SimulationError(
             f"no simulator truth in '{dir}': {e.strerror} ({e.filename}); expected the --out "
             "directory of 'tracebridge sim generate'"
         ) from e
-    return Truth(lots=lots, stock=stock, faults=faults, summary=summary)
+    return Truth(lots=lots, stock=stock, faults=faults, summary=summary, rules=rules)

@@ -95,7 +95,7 @@ class WmsExport:
         return txn_id
 
     def environment(self, moment: datetime, *, zone: str, temperature: float,
-                    humidity: float) -> None:
+                    humidity: float) -> str:
         self._next_reading += 1
         record = {
             "reading_id": f"E{self._next_reading:010d}", "ts": epoch_ms(moment), "site": SITE,
@@ -104,6 +104,7 @@ class WmsExport:
         }
         self._env.set_period(moment.strftime("%Y%m%d"))
         self._env.emit(OutRecord(record["reading_id"], record, ENV_REQUIRED, {}))  # type: ignore[arg-type]
+        return str(record["reading_id"])
 
     def write_locations(self) -> None:
         with (self._directory / "locations.jsonl").open("w", encoding="utf-8") as out:

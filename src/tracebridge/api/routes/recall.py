@@ -1,8 +1,9 @@
 """``/recalls``: the recall workflow over HTTP — thin calls to ``RecallService``.
 
 Start, impact, contain, notify, responses, status, close, customer lists, the mock
-recall drill and 821 tracking answers. Errors: 404 unknown recall or lot, 409 a step
-the recall's status does not allow, 422 malformed class, depth, level, scope or response.
+recall drill and 821 tracking answers (patient identity masked unless ``?reveal=true``).
+Errors: 404 unknown recall or lot, 409 a step the recall's status does not allow, 422
+malformed class, depth, level, scope or response.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tracebridge.recall.model import (
     Tracking,
 )
 from tracebridge.recall.service import RecallService
+from tracebridge.recall.tracking import masked
 
 router = APIRouter(tags=["recall"])
 _ERRORS = {**RESPONSES, 409: {"model": ErrorBody,
@@ -149,6 +151,12 @@ def drill(request: Request, reference: str) -> Drill:
 
 
 @router.get("/tracking/01/{gtin}/21/{serial}", response_model=Tracking, responses=_ERRORS)
-def track(request: Request, gtin: str, serial: str) -> Tracking:
-    """821 tracking: distributor holding the device and where, or ship date and consignee."""
-    return _recalls(request).track(gtin, serial)
+def track(request: Request, gtin: str, serial: str,
+          reveal: Annotated[bool, Query(description=(
+              "Show the patient's name, address, phone and identifier unmasked (personal "
+              "health data); access control will decide who may."))] = False) -> Tracking:
+    """821 tracking: the distributor holding the device and where, the ship date and
+    consignee, or — once a hospital reported it — the patient (masked unless revealed),
+    physicians and any explant or death date."""
+    found = _recalls(request).track(gtin, serial)
+    return found if reveal else masked(found)
