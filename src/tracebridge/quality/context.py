@@ -210,7 +210,9 @@ class ContextBuilder:
         seq = item.seq
         as_of = (seq, event.event_time)
         shipment = shipment_number(event) if event.kind is EventKind.SHIPPED else None
-        inputs: dict[str, Any] = {"event": event_input(event, seq=seq, shipment=shipment)}
+        inputs: dict[str, Any] = {}
+        if "event" in needs.variables:  # most events trigger only rules that read checks
+            inputs["event"] = event_input(event, seq=seq, shipment=shipment)
         first = event.lots[0] if event.lots else (event.inputs[0] if event.inputs else None)
         if "lot" in needs.variables:
             inputs["lot"] = (self.lot(first.gtin, first.lot, as_of, event.event_time,

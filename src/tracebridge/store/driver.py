@@ -19,8 +19,10 @@ come back as the driver returns them; :func:`as_utc` reads either.
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -36,6 +38,26 @@ def as_utc(value: datetime | str | None) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("Row", names, rename=True)
+
+
+def named_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run ready SQL (the dialect's own placeholders) on the driver cursor; rows are
+    named tuples (``row.gtin``), all fetched at once."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        rows = cursor.fetchall()
+        if not cursor.description:
+            return list(rows)
+        make = _row_type(tuple(d[0] for d in cursor.description))._make
+        return [make(row) for row in rows]
+    finally:
+        cursor.close()
 
 
 def _padded_length(count: int) -> int:

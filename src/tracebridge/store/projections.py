@@ -27,6 +27,7 @@ from tracebridge.domain.events import EventKind
 from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS, LotStatus, fold
 from tracebridge.store import tables as t
 from tracebridge.store.bulk import chunks, datetime_param, in_list, in_pairs, insert_rows
+from tracebridge.store.driver import named_rows
 from tracebridge.store.event_log import CHUNK, StoredEvent, utc
 from tracebridge.store.facts import facts_of
 
@@ -186,7 +187,7 @@ def refresh_lots(conn: Connection, keys: set[LotKey]) -> None:
             "AND retracted_at IS NULL ORDER BY gtin, lot, event_time, event_seq"
         )
         grouped: dict[LotKey, list[Any]] = defaultdict(list)
-        for row in conn.exec_driver_sql(query, params):
+        for row in named_rows(conn, query, params):
             grouped[(row.gtin, row.lot)].append(row)
         insert_rows(conn, t.lot, [lot_state(key, facts) for key, facts in grouped.items()])
 
@@ -270,7 +271,7 @@ def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:
                 "quantity": round(r.quantity, 6),
                 "uom": r.uom,
             }
-            for r in conn.exec_driver_sql(query, params)
+            for r in named_rows(conn, query, params)
             if abs(r.quantity) > 1e-9
         ]
         insert_rows(conn, t.stock, rows)
@@ -286,7 +287,7 @@ def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
             "ORDER BY gtin, serial, event_time, event_seq"
         )
         latest: dict[LotKey, dict[str, Any]] = {}
-        for row in conn.exec_driver_sql(query, params):
+        for row in named_rows(conn, query, params):
             key = (row.gtin, row.serial)
             state = latest.setdefault(
                 key,
