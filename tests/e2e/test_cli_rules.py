@@ -111,6 +111,38 @@ def test_gaps_and_daily_run_raise_one_alert_per_lot(store: Container) -> None:
     assert len(json.loads(listed.stdout)) == 1
 
 
+def test_run_daily_every_repeats_until_interrupted(
+    store: Container, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scheduled job: run, sleep the interval, run again; Ctrl-C ends it cleanly."""
+    naps: list[float] = []
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("tracebridge.cli.rules.time.sleep", nap)
+    result = runner.invoke(rules_app, ["run-daily", "--every", "24h", "--json"])
+    assert result.exit_code == 0, result.output
+    assert naps == [86400.0, 86400.0]
+    decoder, text, runs = json.JSONDecoder(), result.stdout, []
+    while text.strip():
+        run, end = decoder.raw_decode(text.lstrip())
+        runs.append(run)
+        text = text.lstrip()[end:]
+    assert len(runs) == 2
+    assert [f["rule_id"] for f in runs[0]] == ["genealogy-gap"]
+    listed = runner.invoke(alerts_app, ["list", "--json", "--code", "genealogy-gap"])
+    assert len(json.loads(listed.stdout)) == 1  # the second run finds it still open
+
+
+def test_run_daily_every_refuses_a_bad_interval(store: Container) -> None:
+    result = runner.invoke(rules_app, ["run-daily", "--every", "daily"])
+    assert result.exit_code == 2
+    assert "expected a positive duration" in result.output
+
+
 def test_alert_inbox_ack_assign_resolve(store: Container) -> None:
     runner.invoke(rules_app, ["run-daily"])
     (alert,) = json.loads(runner.invoke(alerts_app, ["list", "--json"]).stdout)

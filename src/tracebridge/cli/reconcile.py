@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tracebridge.cli.choose import parse_duration, parse_since
 from tracebridge.cli.output import report
 from tracebridge.errors import FindingNotFound, ReconciliationConfigError
 
@@ -25,38 +25,6 @@ app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
 )
-
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_duration(text: str, *, option: str) -> timedelta:
-    """``30m``, ``1h``, ``7d`` … as a timedelta.
-
-    >>> parse_duration("1h", option="--every")
-    datetime.timedelta(seconds=3600)
-    """
-    match = _DURATION.match(text.strip())
-    if match is None or int(match.group(1)) == 0:
-        raise typer.BadParameter(
-            f"{text!r}: expected a positive duration such as 30m, 1h or 7d", param_hint=option
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def parse_since(text: str, *, now: datetime) -> datetime:
-    """An ISO 8601 time (no offset means UTC) or a duration back from now (``24h``)."""
-    if _DURATION.match(text.strip()):
-        return now - parse_duration(text, option="--since")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r}: expected an ISO 8601 time (2026-03-01T08:00) or a duration (24h, 7d)",
-            param_hint="--since",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
 
 def _service(tolerances: Path | None) -> tuple[Container, ReconcileService]:
     from tracebridge.bootstrap import bootstrap

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tracebridge.cli.choose import parse_duration
 from tracebridge.cli.output import errors, report
 from tracebridge.errors import RuleError
 from tracebridge.rules.evaluation import CompiledRule
@@ -108,19 +110,30 @@ def gaps(as_json: AsJson = False, below: Annotated[float, typer.Option(
 
 
 @app.command("run-daily")
-def run_daily(as_json: AsJson = False) -> None:
+def run_daily(
+    as_json: AsJson = False,
+    every: Annotated[str | None, typer.Option(
+        help="Run again every interval (24h …) until interrupted: the scheduled job.")]
+    = None,
+) -> None:
     """Run the scheduled (daily) rules now: firings stored, alerts raised."""
     from tracebridge.bootstrap import bootstrap
     from tracebridge.quality.rules_reaction import run_scheduled
 
+    interval = parse_duration(every, option="--every") if every else None
     container = bootstrap()
     try:
-        rules = container.rule_set
-        with container.engine.begin() as conn:
-            fired = run_scheduled(conn, rules, now=datetime.now(UTC), act=True)
+        while True:
+            with container.engine.begin() as conn:
+                fired = run_scheduled(conn, container.rule_set, now=datetime.now(UTC), act=True)
+            _report(fired, as_json=as_json)
+            if interval is None:
+                return
+            time.sleep(interval.total_seconds())
+    except KeyboardInterrupt:
+        return
     finally:
         container.close()
-    _report(fired, as_json=as_json)
 
 
 def _report(fired: list[dict[str, Any]], *, as_json: bool) -> None:
