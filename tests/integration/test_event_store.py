@@ -239,3 +239,20 @@ def test_concurrent_writers_produce_one_chain(postgres_url: str) -> None:
         count = conn.execute(text("SELECT count(*), max(seq) FROM event")).one()
     assert tuple(count) == (120, 120)
     app.close()
+
+
+def test_read_snapshot_does_not_see_a_write_committed_during_it(container: Container) -> None:
+    """A multi-query answer (trace, recall impact) reads one committed state, on SQLite too."""
+    from sqlalchemy import func, select
+
+    from tracebridge.store.database import read_snapshot
+
+    container.ingest.append_events([received("L-SNAP-1", 10, record="GR-S1")])
+    count = select(func.count()).select_from(t.event)
+    with read_snapshot(container.engine) as conn:
+        before = conn.execute(count).scalar_one()
+        container.ingest.append_events([received("L-SNAP-2", 5, record="GR-S2")])
+        during = conn.execute(count).scalar_one()
+    with read_snapshot(container.engine) as conn:
+        after = conn.execute(count).scalar_one()
+    assert (before, during, after) == (1, 1, 2)

@@ -15,8 +15,8 @@ again is safe.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -60,6 +60,7 @@ from tracebridge.recall.reporting import report_due
 from tracebridge.recall.scope import ResolvedScope, resolve_scope
 from tracebridge.recall.tracking import track_unit
 from tracebridge.store import event_log
+from tracebridge.store.database import read_snapshot
 from tracebridge.trace.reference import resolve
 
 
@@ -289,14 +290,9 @@ class RecallService:
     def _scope(self, conn: Connection, recall_id: str) -> ResolvedScope:
         return resolve_scope(conn, self._stored_scope(conn, recall_id))
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn = conn.execution_options(isolation_level="REPEATABLE READ",
-                                              postgresql_readonly=True)
-            with conn.begin():
-                yield conn
+    def _snapshot(self) -> AbstractContextManager[Connection]:
+        """One consistent read: every query sees the same committed state."""
+        return read_snapshot(self.engine)
 
 
 def drill_scope(conn: Connection, reference: str) -> ScopeItem:

@@ -15,8 +15,8 @@ their own view of the same goods, and adding them up would count everything twic
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 
 from tracebridge.domain.events import EventKind
 from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS
+from tracebridge.store.database import read_snapshot
 from tracebridge.trace import queries as q
 from tracebridge.trace.assemble import (
     customers,
@@ -80,15 +81,9 @@ class TraceService:
             resolved = resolve(conn, ref, as_of=when)
             return _Trace(self, conn, resolved, when).run(ref, direction)
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        """One consistent read: every query of a trace sees the same committed state."""
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn = conn.execution_options(isolation_level="REPEATABLE READ",
-                                              postgresql_readonly=True)
-            with conn.begin():
-                yield conn
+    def _snapshot(self) -> AbstractContextManager[Connection]:
+        """One consistent read: every query sees the same committed state."""
+        return read_snapshot(self.engine)
 
 
 class _Trace:
