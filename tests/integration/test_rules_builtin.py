@@ -90,9 +90,11 @@ class Plant:
         self.tell(EventKind.RELEASED, system="erp", lots=(LotRef(gtin=gtin, lot=lot),))
 
     def ship(self, lot: str, *, quantity: float = 10, system: str = "wms",
-             delivery: str = "D1", party: str = "C1", at: datetime | None = None) -> None:
+             delivery: str = "D1", party: str = "C1", at: datetime | None = None,
+             serials: tuple[str, ...] = ()) -> None:
         self.tell(EventKind.SHIPPED, system=system, at=at,
-                  lots=(LotRef(gtin=GTIN, lot=lot, quantity=quantity, uom="EA"),),
+                  lots=(LotRef(gtin=GTIN, lot=lot, quantity=quantity, uom="EA",
+                               serials=serials),),
                   destination_party=party, biz_location="FG-01-01",
                   biz_transactions=(BizTransaction(type="desadv", id=delivery),))
 
@@ -261,6 +263,34 @@ def test_duplicate_serial_in_another_lot_fires_and_new_serials_do_not(plant: Pla
     plant.produce("F3", serials=("S2", "S4"))
     (firing,) = plant.firings("duplicate-serial")
     assert firing.inputs["checks"]["duplicate_serials"] == ["S2"]
+
+
+def test_duplicate_serial_holds_only_the_repeated_units_not_their_lot(plant: Plant) -> None:
+    plant.produce("F1", serials=("S1", "S2"))
+    plant.produce("F3", serials=("S2", "S4"))
+    (firing,) = plant.firings("duplicate-serial")
+    assert firing.rule_version == 2
+    held = [a for a in firing.actions if a["type"] == "hold"]
+    assert [(a["lot"], a["serials"], a["outcome"]) for a in held] == [("F3", ["S2"], "held")]
+    assert plant.status("F3") == "quarantine"  # the rest of the lot is not blocked
+    with plant.app.engine.connect() as conn:
+        rows = conn.execute(select(t.serial.c.serial, t.serial.c.on_hold)).all()
+    assert {row.serial for row in rows if row.on_hold} == {"S2"}
+
+
+def test_req9_req18_shipping_a_unit_on_hold_raises_a_critical_alert(plant: Plant) -> None:
+    plant.produce("F1", serials=("S1", "S2", "S3"))
+    plant.release("F1")
+    # the WMS blocks one unit (a hold naming serials): the lot stays released
+    plant.tell(EventKind.HELD, lots=(LotRef(gtin=GTIN, lot="F1", serials=("S1",)),))
+    assert plant.status("F1") == "released"
+    plant.ship("F1", quantity=1, serials=("S2",), delivery="D1")
+    assert plant.firings("held-serial-shipment") == []
+    plant.ship("F1", quantity=2, serials=("S1", "S3"), delivery="D2")
+    (firing,) = plant.firings("held-serial-shipment")
+    assert firing.inputs["checks"]["held_serials"] == ["S1"]
+    (alert,) = plant.alerts("held-serial-shipment")
+    assert alert.severity == "critical"
 
 
 def test_req27_sterile_lot_without_expiry_from_the_system_of_record_is_flagged(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,9 @@ Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the decisi
 Actor = Annotated[str, typer.Option("--actor", help="User id of who decides.")]
 Gtin = Annotated[str, typer.Argument(metavar="GTIN", help="GTIN of the lot's product.")]
 Lot = Annotated[str, typer.Argument(metavar="LOT", help="Lot (batch) number.")]
+Serials = Annotated[list[str] | None, typer.Option(
+    "--serial", metavar="SERIAL",
+    help="Only this unit of the lot (repeat for more); the lot's own status is unchanged.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +29,7 @@ def register(app: typer.Typer) -> None:
     app.command("dispatch")(dispatch)
 
 
-def _decide(command: str, gtin: str, lot: str, **arguments: str) -> None:
+def _decide(command: str, gtin: str, lot: str, **arguments: Any) -> None:
     from tracebridge.bootstrap import bootstrap
 
     container = bootstrap()
@@ -38,18 +41,21 @@ def _decide(command: str, gtin: str, lot: str, **arguments: str) -> None:
     finally:
         container.close()
     queued = ", ".join(decision.messages) or "no target"
+    units = f" of {len(decision.serials)} unit(s): {', '.join(decision.serials)}" if (
+        decision.serials) else ""
     typer.echo(f"{decision.gtin}/{decision.lot}: {decision.status_before} → "
-               f"{decision.status_after} ({decision.event_kind}); queued for {queued}")
+               f"{decision.status_after} ({decision.event_kind}{units}); queued for {queued}")
 
 
-def hold(gtin: Gtin, lot: Lot, reason: Reason, actor: Actor) -> None:
-    """Put a lot on hold: WMS and ERP are told through the outbox."""
-    _decide("hold", gtin, lot, reason=reason, actor=actor)
+def hold(gtin: Gtin, lot: Lot, reason: Reason, actor: Actor, serial: Serials = None) -> None:
+    """Put a lot — or single units of it (--serial) — on hold: WMS and ERP are told."""
+    _decide("hold", gtin, lot, reason=reason, actor=actor, serials=tuple(serial or ()))
 
 
-def release_hold(gtin: Gtin, lot: Lot, reason: Reason, actor: Actor) -> None:
-    """Lift a hold: the lot returns to the status the hold interrupted."""
-    _decide("release-hold", gtin, lot, reason=reason, actor=actor)
+def release_hold(gtin: Gtin, lot: Lot, reason: Reason, actor: Actor,
+                 serial: Serials = None) -> None:
+    """Lift a hold: the lot returns to the status the hold interrupted (or the units are free)."""
+    _decide("release-hold", gtin, lot, reason=reason, actor=actor, serials=tuple(serial or ()))
 
 
 def release(gtin: Gtin, lot: Lot, reason: Reason, actor: Actor) -> None:

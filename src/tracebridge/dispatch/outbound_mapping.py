@@ -65,6 +65,7 @@ def message_fields(event: CanonicalEvent, ref: LotRef) -> dict[str, Any]:
             "disposition": event.disposition,
             "source_system": event.source.system,
             "source_record_id": event.source.record_id,
+            "serials": ",".join(ref.serials) if ref.serials else None,
         }
     )
     return {key: value for key, value in fields.items() if value is not None}

@@ -24,6 +24,7 @@ transition from 'recalled' on 'released'; allowed: scrapped
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import ClassVar
@@ -52,6 +53,8 @@ class LotCommand:
     reason: str
     actor: str  # user id; roles and signatures are checked by the caller's authoriser
     command_id: str = field(default_factory=_new_command_id)
+    # Hold or release only these units of the lot (UDI-PI serials); empty: the whole lot.
+    serials: tuple[str, ...] = ()
 
     event_kind: ClassVar[EventKind]
     verb: ClassVar[str]
@@ -70,6 +73,19 @@ class LotCommand:
                 f"Cannot {self.verb} lot {self.gtin}/{self.lot}: reason has {len(self.reason)} "
                 f"characters; expected at most {MAX_REASON}"
             )
+        if self.serials and not self.serial_scoped:
+            raise IllegalTransition(
+                f"Cannot {self.verb} serials of lot {self.gtin}/{self.lot}: only a hold and "
+                "its release apply to single units; expected no serials"
+            )
+        if any(not s.strip() for s in self.serials) or len(set(self.serials)) != len(
+                self.serials):
+            raise IllegalTransition(
+                f"Cannot {self.verb} serials of lot {self.gtin}/{self.lot}: a serial is blank "
+                "or named twice; expected distinct serial numbers"
+            )
+
+    serial_scoped: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +95,7 @@ class HoldLot(LotCommand):
     event_kind = EventKind.HELD
     verb = "hold"
     permission = "lot.hold"
+    serial_scoped = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +106,7 @@ class ReleaseHold(LotCommand):
     verb = "release the hold on"
     permission = "lot.release-hold"
     needs_signature = True
+    serial_scoped = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,3 +182,48 @@ def decide(
     except IllegalTransition as error:
         raise IllegalTransition(f"{where}: {error.message}") from None
     return command.event_kind
+
+
+def decide_serials(
+    command: LotCommand, *, lot_status: LotStatus, known: Collection[str], held: Collection[str]
+) -> EventKind:
+    """The event a hold (or its release) of single units yields, or ``IllegalTransition``.
+
+    The lot's own status does not change: the units are blocked, the rest of the lot is
+    not. ``known`` are the serials produced or received in this lot, ``held`` those of
+    them on hold now.
+
+    >>> from tracebridge.domain.lot_status import LotStatus
+    >>> hold = HoldLot(gtin="09506000134352", lot="A1", reason="duplicate serial",
+    ...                actor="rule:duplicate-serial", serials=("S1",))
+    >>> decide_serials(hold, lot_status=LotStatus.RELEASED, known={"S1", "S2"}, held=()).value
+    'held'
+    >>> decide_serials(hold, lot_status=LotStatus.RELEASED, known={"S1"}, held={"S1"})
+    Traceback (most recent call last):
+    ...
+    tracebridge.errors.IllegalTransition: Cannot hold serials of lot 09506000134352/A1: S1 \
+already on hold
+    """
+    where = f"Cannot {command.verb} serials of lot {command.gtin}/{command.lot}"
+    if lot_status is LotStatus.SCRAPPED:
+        raise IllegalTransition(f"{where}: the lot is scrapped; no unit of it can move again")
+    unknown = [s for s in command.serials if s not in known]
+    if unknown:
+        raise IllegalTransition(
+            f"{where}: {_listed(unknown)} not produced or received in this lot; expected "
+            "serials of this lot"
+        )
+    if isinstance(command, HoldLot):
+        again = [s for s in command.serials if s in held]
+        if again:
+            raise IllegalTransition(f"{where}: {_listed(again)} already on hold")
+    else:
+        free = [s for s in command.serials if s not in held]
+        if free:
+            raise IllegalTransition(f"{where}: {_listed(free)} not on hold")
+    return command.event_kind
+
+
+def _listed(serials: list[str]) -> str:
+    shown = ", ".join(serials[:5])
+    return shown + (f" and {len(serials) - 5} more" if len(serials) > 5 else "")

@@ -201,6 +201,7 @@ class ContextBuilder:
         self.dictionary = dictionary or load_dictionary()
         self.masters = (masters or MasterCache()).snapshot(conn)
         self._required: dict[tuple[str, bool, str], list[tuple[str, str]]] = {}
+        self._pending_unit_holds: set[tuple[str, str]] = set()  # (gtin, serial)
         self._facts: dict[tuple[str, str], list[_Fact]] = {}
 
     # ---------------------------------------------------------------- whole input
@@ -252,9 +253,13 @@ class ContextBuilder:
                 for row in _STATE_FACTS.rows(self.conn, gtin=gtin, lots=part):
                     self._facts[(row[0], row[1])].append(_Fact.of(row))
 
-    def note_hold(self, gtin: str, lot: str, at: datetime) -> None:
-        """A rule held the lot; the hold is stored with the batch's other decisions at its
-        end, and the batch's later events must see it already."""
+    def note_hold(self, gtin: str, lot: str, at: datetime,
+                  serials: Iterable[str] = ()) -> None:
+        """A rule held the lot (or ``serials`` of it); the hold is stored with the batch's
+        other decisions at its end, and the batch's later events must see it already."""
+        if serials:
+            self._pending_unit_holds.update((gtin, s) for s in serials)
+            return
         facts = self.state_facts(gtin, lot)
         facts.append(_Fact(gtin, lot, "subject", EventKind.HELD.value, None, None, None, None,
                            None, SOURCE_SYSTEM, None, None, at, _NOT_YET_STORED))
@@ -366,13 +371,16 @@ class ContextBuilder:
                shipment: str | None) -> dict[str, Any]:
         event, as_of = item.event, (item.seq, item.event.event_time)
         out: dict[str, Any] = {
-            "duplicate_serials": [], "missing_fields": [], "erp_wms_difference": None,
+            "duplicate_serials": [], "held_serials": [], "missing_fields": [],
+            "erp_wms_difference": None,
             "counterpart_minutes": None, "predecessor_minutes": None, "lateness_hours": 0.0,
             "complaint_ages_days": [], "completeness": 1.0, "gaps": [],
         }
         first = event.lots[0] if event.lots else None
         if "duplicate_serials" in wanted and event.kind in LOT_CREATING:
             out["duplicate_serials"] = self._duplicate_serials(event, as_of)
+        if "held_serials" in wanted and any(ref.serials for ref in event.lots):
+            out["held_serials"] = self._held_serials(event)
         if "missing_fields" in wanted and event.kind in LOT_CREATING:
             out["missing_fields"] = self._missing_fields(event)
         if "erp_wms_difference" in wanted and shipment and first:
@@ -398,6 +406,21 @@ class ContextBuilder:
                     self.conn, gtin=ref.gtin, lot=ref.lot, seq=as_of[0],
                     serials=serials[start : start + 450]))
         return sorted(found)
+
+    def _held_serials(self, event: CanonicalEvent) -> list[str]:
+        """The event's units on hold at its time (their last hold not released yet)."""
+        held: set[str] = set()
+        for ref in event.lots:
+            serials = list(ref.serials)
+            for start in range(0, len(serials), 450):
+                state: dict[str, bool] = {}
+                for serial, kind in _UNIT_HOLD_FACTS.rows(
+                        self.conn, gtin=ref.gtin, at=event.event_time,
+                        serials=serials[start : start + 450]):
+                    state[str(serial)] = kind == EventKind.HELD.value
+                held.update(s for s, on_hold in state.items() if on_hold)
+            held.update(s for s in serials if (ref.gtin, s) in self._pending_unit_holds)
+        return sorted(held)
 
     def _missing_fields(self, event: CanonicalEvent) -> list[str]:
         missing: set[str] = set()
@@ -597,6 +620,13 @@ _OTHER_LOT_SERIALS = Statement(
     "SELECT serial FROM serial_fact WHERE gtin = :gtin AND serial IN :serials"
     " AND lot <> :lot AND event_seq < :seq AND retracted_at IS NULL",
     lists=("serials",),
+)
+# Holds and releases of single units, in force at the event's time, in time order.
+_UNIT_HOLD_FACTS = Statement(
+    "SELECT serial, kind FROM serial_fact WHERE gtin = :gtin AND serial IN :serials"
+    " AND kind IN ('held', 'hold_released') AND event_time <= :at AND retracted_at IS NULL"
+    " ORDER BY event_time, event_seq",
+    lists=("serials",), times=("at",),
 )
 # Complaints about the lot in force at the event's time.
 _COMPLAINT_TIMES = Statement(

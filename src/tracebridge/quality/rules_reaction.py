@@ -192,7 +192,8 @@ class RulesReaction:
             acted.append((firing, self._act(conn, firing, now, decisions)))
             for action in firing.actions:  # a later event of the batch must see the hold
                 if action.get("outcome") == "held":
-                    builder.note_hold(action["gtin"], action["lot"], now)
+                    builder.note_hold(action["gtin"], action["lot"], now,
+                                      serials=action.get("serials", ()))
         for planned in decisions.store():
             outcome = planned.outcome
             assert planned.decision is not None and outcome is not None
@@ -207,8 +208,9 @@ class RulesReaction:
         alert_ids: list[int] = []
         for action in firing.rule.rule.actions:
             if action.type in (ActionType.HOLD, ActionType.BLOCK_SHIPMENT):
-                for gtin, lot in targets(firing, action):
-                    firing.actions.append(self._hold(firing, action, gtin, lot, decisions))
+                for gtin, lot, serials in hold_targets(firing, action):
+                    firing.actions.append(
+                        self._hold(firing, action, gtin, lot, serials, decisions))
             elif action.type is ActionType.OPEN_NONCONFORMANCE:
                 firing.actions.append(self._nonconformance(conn, firing, action, now))
             else:
@@ -238,13 +240,15 @@ class RulesReaction:
         return self._open[key]
 
     def _hold(self, firing: Firing, action: Action, gtin: str, lot: str,
-              decisions: DecisionBatch) -> dict[str, Any]:
+              serials: tuple[str, ...], decisions: DecisionBatch) -> dict[str, Any]:
         rule = firing.rule
         blocking = action.type is ActionType.BLOCK_SHIPMENT
         reason = f"{rule.rule.code}: {rule.rule.title.en}"[:200]
         command = HoldLot(gtin=gtin, lot=lot, reason=reason, actor=f"rule:{rule.id}",
-                          command_id=_command_id(firing, action, gtin, lot))
+                          command_id=_command_id(firing, action, gtin, lot), serials=serials)
         outcome: dict[str, Any] = {"type": action.type.value, "gtin": gtin, "lot": lot}
+        if serials:
+            outcome["serials"] = list(serials)
         try:
             planned = decisions.decide(command, details={
                 "rule_id": rule.id, "rule_version": rule.version,
@@ -306,6 +310,20 @@ def _store_firings(conn: Connection, acted: list[tuple[Firing, list[int]]],
                      .values(firing_id=bindparam("firing")), links)
 
 
+def hold_targets(firing: Firing, action: Action) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(GTIN, lot, serials) per lot a hold applies to; no serials: the whole lot."""
+    if not action.target.units:
+        return [(gtin, lot, ()) for gtin, lot in targets(firing, action)]
+    flagged = set((firing.inputs.get("checks") or {}).get("duplicate_serials") or ())
+    out = []
+    for ref in firing.item.event.lots:
+        units = tuple(s for s in ref.serials
+                      if action.target is Target.EVENT_SERIALS or s in flagged)
+        if units:
+            out.append((ref.gtin, ref.lot, units))
+    return out
+
+
 def targets(firing: Firing, action: Action) -> list[tuple[str, str]]:
     ev = firing.item.event
     if action.target is Target.LOCATION_LOTS:
@@ -365,7 +383,8 @@ def dry_run(engine: Engine, rules: Sequence[CompiledRule], *,
                                              since=since):
                 firing.actions = [
                     {"type": a.type.value, "outcome": "would",
-                     "lots": [f"{g}/{lot}" for g, lot in targets(firing, a)]}
+                     "lots": [f"{g}/{lot}" + (f" ({len(units)} units)" if units else "")
+                              for g, lot, units in hold_targets(firing, a)]}
                     for a in firing.rule.rule.actions
                 ]
                 out.append({**firing.summary(), "inputs": firing.inputs})

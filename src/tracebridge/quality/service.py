@@ -11,7 +11,7 @@ decision and every message announcing it are stored, or none of them is.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -26,8 +26,9 @@ from tracebridge.domain.commands import (
     ReleaseLot,
     command_name,
     decide,
+    decide_serials,
 )
-from tracebridge.domain.events import CanonicalEvent, LotRef, Source
+from tracebridge.domain.events import CanonicalEvent, EventKind, LotRef, Source
 from tracebridge.domain.lot_status import LotState, LotStatus, transition
 from tracebridge.errors import NotFound
 from tracebridge.store import event_log, writer
@@ -35,6 +36,7 @@ from tracebridge.store.event_log import PendingEvent
 from tracebridge.store.tables import event as event_table
 from tracebridge.store.tables import lot as lot_table
 from tracebridge.store.tables import outbox
+from tracebridge.store.tables import serial as serial_table
 from tracebridge.store.writer import Reaction
 
 SOURCE_SYSTEM = "tracebridge"
@@ -68,6 +70,7 @@ class Decision:
     event_id: str
     event_seq: int | None  # None: the same command was already decided (a retried request)
     messages: list[str]  # targets an outbox message was written for
+    serials: list[str] = field(default_factory=list)  # the units held or freed; []: the lot
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -88,12 +91,15 @@ class QualityService:
         self.clock = clock
 
     def hold(self, gtin: str, lot: str, *, reason: str, actor: str,
-             command_id: str | None = None) -> Decision:
-        return self.execute(HoldLot(**_args(gtin, lot, reason, actor, command_id)))
+             command_id: str | None = None, serials: Sequence[str] = ()) -> Decision:
+        """Hold the lot — or, with ``serials``, only those units of it."""
+        return self.execute(HoldLot(serials=tuple(serials),
+                                    **_args(gtin, lot, reason, actor, command_id)))
 
     def release_hold(self, gtin: str, lot: str, *, reason: str, actor: str,
-                     command_id: str | None = None) -> Decision:
-        return self.execute(ReleaseHold(**_args(gtin, lot, reason, actor, command_id)))
+                     command_id: str | None = None, serials: Sequence[str] = ()) -> Decision:
+        return self.execute(ReleaseHold(serials=tuple(serials),
+                                        **_args(gtin, lot, reason, actor, command_id)))
 
     def release(self, gtin: str, lot: str, *, reason: str, actor: str,
                 command_id: str | None = None) -> Decision:
@@ -143,9 +149,9 @@ class QualityService:
                 command=command_name(command), gtin=command.gtin, lot=command.lot,
                 event_kind=earlier[1], status_before=status.value,
                 status_after=status.value, event_id=earlier[0], event_seq=None,
-                messages=[],
+                messages=[], serials=list(command.serials),
             )
-        kind = decide(command, status, expiry=expiry, today=now.date())
+        kind = _decide(conn, command, status, expiry, now)
         event = _event(command, kind, now, extra=details or {})
         recorded = writer.record(
             conn, [PendingEvent(event)], now=now, head=head, reactions=self.reactions
@@ -163,6 +169,7 @@ class QualityService:
             event_id=event.event_id,
             event_seq=result.stored[0].seq if result.stored else None,
             messages=targets,
+            serials=list(command.serials),
         )
 
 
@@ -195,6 +202,7 @@ class DecisionBatch:
         self.reactions = reactions
         self.planned: list[Planned] = []
         self._status: dict[tuple[str, str], tuple[LotStatus, date | None]] = {}
+        self._units: dict[tuple[str, str], tuple[set[str], set[str]]] = {}  # known, held
 
     def decide(self, command: LotCommand, *,
                details: dict[str, str | int | float | bool | None]) -> Planned:
@@ -203,8 +211,18 @@ class DecisionBatch:
         if key not in self._status:
             self._status[key] = _current(self.conn, command)
         status, expiry = self._status[key]
-        kind = decide(command, status, expiry=expiry, today=self.now.date())
-        self._status[key] = (transition(LotState(status), kind).status, expiry)
+        if command.serials:
+            if key not in self._units:
+                self._units[key] = _units(self.conn, command)
+            known, held = self._units[key]
+            kind = decide_serials(command, lot_status=status, known=known, held=held)
+            if isinstance(command, HoldLot):
+                held.update(command.serials)
+            else:
+                held.difference_update(command.serials)
+        else:
+            kind = decide(command, status, expiry=expiry, today=self.now.date())
+            self._status[key] = (transition(LotState(status), kind).status, expiry)
         planned = Planned(command, _event(command, kind, self.now, extra=details), status)
         self.planned.append(planned)
         return planned
@@ -229,7 +247,7 @@ class DecisionBatch:
                     command=command_name(p.command), gtin=p.command.gtin, lot=p.command.lot,
                     event_kind=kind, status_before=p.status_before.value,
                     status_after=p.status_before.value, event_id=event_id, event_seq=None,
-                    messages=[])
+                    messages=[], serials=list(p.command.serials))
                 continue
             p.decision = Decision(
                 command=command_name(p.command), gtin=p.command.gtin, lot=p.command.lot,
@@ -237,12 +255,13 @@ class DecisionBatch:
                 status_after=after.get((p.command.gtin, p.command.lot), p.status_before).value,
                 event_id=p.event.event_id, event_seq=seq,
                 messages=targets.get(seq, []) if seq is not None else [],
+                serials=list(p.command.serials),
             )
         return self.planned
 
 
-def _args(gtin: str, lot: str, reason: str, actor: str, command_id: str | None) -> dict[str, str]:
-    args = {"gtin": gtin, "lot": lot, "reason": reason, "actor": actor}
+def _args(gtin: str, lot: str, reason: str, actor: str, command_id: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {"gtin": gtin, "lot": lot, "reason": reason, "actor": actor}
     if command_id is not None:
         args["command_id"] = command_id
     return args
@@ -261,6 +280,31 @@ def _current(conn: Connection, command: LotCommand) -> tuple[LotStatus, date | N
         )
     expiry = date.fromisoformat(row.expiry) if row.expiry else None
     return LotStatus(row.status), expiry
+
+
+def _decide(conn: Connection, command: LotCommand, status: LotStatus, expiry: date | None,
+            now: datetime) -> EventKind:
+    if not command.serials:
+        return decide(command, status, expiry=expiry, today=now.date())
+    known, held = _units(conn, command)
+    return decide_serials(command, lot_status=status, known=known, held=held)
+
+
+def _units(conn: Connection, command: LotCommand) -> tuple[set[str], set[str]]:
+    """The serials of the lot among those the command names, and which are on hold."""
+    c = serial_table.c
+    known: set[str] = set()
+    held: set[str] = set()
+    wanted = list(command.serials)
+    for start in range(0, len(wanted), 900):
+        query = select(c.serial, c.on_hold).where(
+            c.gtin == command.gtin, c.lot == command.lot,
+            c.serial.in_(wanted[start : start + 900]))
+        for serial, on_hold in conn.execute(query):
+            known.add(str(serial))
+            if on_hold:
+                held.add(str(serial))
+    return known, held
 
 
 def _record_id(command: LotCommand) -> str:
@@ -305,11 +349,13 @@ def _event(
         details["recall_id"] = command.recall_id
     if isinstance(command, BlockExpired):
         details["block"] = "expired"
+    if command.serials:
+        details["scope"] = "units"
     return CanonicalEvent(
         kind=kind,
         event_time=now,
         event_time_zone_offset="+00:00",
-        lots=(LotRef(gtin=command.gtin, lot=command.lot),),
+        lots=(LotRef(gtin=command.gtin, lot=command.lot, serials=command.serials),),
         operator=command.actor,
         details=details,
         source=Source(

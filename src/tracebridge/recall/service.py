@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -131,8 +132,8 @@ class RecallService:
             return ContainmentResult(lot=label, outcome="already-blocked", status_before=status,
                                      status_after=status)
         # Derived from recall and lot, so containing again decides nothing twice.
-        common = {"gtin": gtin, "lot": lot, "reason": f"recall {recall_id}", "actor": actor,
-                  "command_id": f"{recall_id}:{label}"}
+        common: dict[str, Any] = {"gtin": gtin, "lot": lot, "reason": f"recall {recall_id}",
+                                  "actor": actor, "command_id": f"{recall_id}:{label}"}
         # The state machine lets a recall block only released, held or expired lots: a
         # lot still in quarantine is held first, so every affected lot ends up recalled.
         steps: list[LotCommand] = [BlockForRecall(recall_id=recall_id, **common)]

@@ -105,6 +105,7 @@ PROBE: dict[str, Any] = {
     },
     "checks": {
         "duplicate_serials": ["S1"],
+        "held_serials": ["S2"],
         "missing_fields": ["expiry_date"],
         "erp_wms_difference": 1.0,
         "counterpart_minutes": 1.0,

@@ -42,11 +42,17 @@ class ActionType(StrEnum):
 
 
 class Target(StrEnum):
-    """Which lots an action applies to."""
+    """Which lots — or which units (serials) of them — an action applies to."""
 
     EVENT_LOTS = "event_lots"  # the lots the event names (outputs for production)
     INPUT_LOTS = "input_lots"  # the consumed component lots
     LOCATION_LOTS = "location_lots"  # lots stored at the event's location
+    EVENT_SERIALS = "event_serials"  # the units the event names, not their whole lots
+    DUPLICATE_SERIALS = "duplicate_serials"  # the event's units also known in another lot
+
+    @property
+    def units(self) -> bool:
+        return self in (Target.EVENT_SERIALS, Target.DUPLICATE_SERIALS)
 
 
 class _Strict(BaseModel):
@@ -73,6 +79,13 @@ class Action(_Strict):
     type: ActionType
     target: Target = Target.EVENT_LOTS
     severity: Severity | None = None  # alert severity; the rule's when absent
+
+    @model_validator(mode="after")
+    def _units_are_held(self) -> Action:
+        if self.target.units and self.type not in (ActionType.HOLD, ActionType.BLOCK_SHIPMENT):
+            raise ValueError(f"target {self.target.value!r} names units: only 'hold' and "
+                             "'block_shipment' act on units")
+        return self
 
 
 class Rule(_Strict):

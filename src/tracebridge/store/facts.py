@@ -41,6 +41,7 @@ QUALITY_KINDS = frozenset(
     {EventKind.COMPLAINT_RECEIVED, EventKind.NONCONFORMANCE_RAISED, EventKind.RECALLED}
 )
 SHIPMENT_KINDS = frozenset({EventKind.SHIPPED, EventKind.DELIVERED, EventKind.RETURNED})
+UNIT_HOLD_KINDS = frozenset({EventKind.HELD, EventKind.HOLD_RELEASED})
 SHIPMENT_TRANSACTION_TYPES = ("desadv", "delivery", "bol", "inv", "rma")
 
 
@@ -59,6 +60,11 @@ def shipment_number(event: CanonicalEvent) -> str:
             if bt.type == wanted:
                 return bt.id
     return event.source.record_id
+
+
+def unit_hold(kind: EventKind, ref: LotRef) -> bool:
+    """A hold (or its release) naming serials blocks those units, not their lot."""
+    return kind in UNIT_HOLD_KINDS and bool(ref.serials)
 
 
 def _str(value: object) -> str | None:
@@ -106,7 +112,8 @@ def facts_of(event: CanonicalEvent, *, seq: int, record_time: datetime) -> dict[
 
     output_role = "output" if kind is EventKind.PRODUCED else "subject"
     for ref in event.lots:
-        out["lot_event"].append(lot_row(ref, output_role))
+        # A hold of single units leaves the lot's status alone (see ``unit_hold``).
+        out["lot_event"].append(lot_row(ref, "units" if unit_hold(kind, ref) else output_role))
     for ref in event.inputs:
         out["lot_event"].append(lot_row(ref, "input"))
 

@@ -29,7 +29,7 @@ from tracebridge.store import tables as t
 from tracebridge.store.bulk import chunks, datetime_param, in_list, in_pairs, insert_rows
 from tracebridge.store.driver import named_rows
 from tracebridge.store.event_log import CHUNK, StoredEvent, utc
-from tracebridge.store.facts import facts_of
+from tracebridge.store.facts import UNIT_HOLD_KINDS, facts_of
 
 FACT_TABLES = {
     "lot_event": t.lot_event,
@@ -50,6 +50,7 @@ ORIGIN_OF = {
 }
 
 LotKey = tuple[str, str]
+_UNIT_HOLDS = frozenset(k.value for k in UNIT_HOLD_KINDS)
 
 # Which source system's figure a lot's quantity is, per the data dictionary.
 LOT_QUANTITY_SYSTEM = load_dictionary().source_of_truth("lot", "quantity")
@@ -298,8 +299,12 @@ def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
                     "status": row.kind,
                     "location": None,
                     "party": None,
+                    "on_hold": False,
                 },
             )
+            if row.kind in _UNIT_HOLDS:  # the unit is blocked or free again; it did not move
+                state["on_hold"] = row.kind == EventKind.HELD.value
+                continue
             if row.kind == EventKind.PRODUCED.value:
                 state["lot"] = row.lot
             state["status"] = row.kind

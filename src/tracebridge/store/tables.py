@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -280,9 +281,11 @@ serial = Table(
     Column("gtin", String(14), primary_key=True),
     Column("serial", String(20), primary_key=True),
     Column("lot", String(20), nullable=False),
-    Column("status", String(20), nullable=False),  # last kind seen
+    Column("status", String(20), nullable=False),  # last movement kind seen
     Column("location", String(64), nullable=True),
     Column("party", String(64), nullable=True),
+    # blocked by a hold of this unit (not of its lot: that is the lot's status)
+    Column("on_hold", Boolean, nullable=False, server_default=false()),
     Index("ix_serial_lot", "gtin", "lot"),
     Index("ix_serial_serial", "serial"),
 )

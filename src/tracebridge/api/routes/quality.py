@@ -27,6 +27,10 @@ class DecisionIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200, description="Why.")
     actor: str = Field(min_length=1, max_length=64, description="User id of who decides.")
     recall_id: str | None = Field(None, description="Recall number (recall-block only).")
+    serials: list[str] | None = Field(
+        None, max_length=10_000,
+        description="Hold or release only these units (hold and release-hold only); the "
+        "lot's own status is unchanged.")
 
 
 class DecisionOut(BaseModel):
@@ -39,6 +43,7 @@ class DecisionOut(BaseModel):
     event_id: str
     event_seq: int | None = Field(description="None when the request was already decided.")
     messages: list[str] = Field(description="Targets a message was queued for.")
+    serials: list[str] = Field(description="The units held or freed; empty for the whole lot.")
 
 
 @router.post(
@@ -56,6 +61,12 @@ def decide(
                                  "command_id": idempotency_key}
     if command == "recall-block":
         arguments["recall_id"] = body.recall_id or ""
+    if body.serials:
+        if command not in ("hold", "release-hold"):
+            error = IllegalTransition(f"Cannot {command} single units of lot {gtin}/{lot}: only "
+                                      "hold and release-hold take serials; expected no serials")
+            return JSONResponse(status_code=409, content=body_of(error).model_dump())
+        arguments["serials"] = tuple(body.serials)
     service = request.app.state.container.quality
     try:
         decision = getattr(service, _METHOD[command])(gtin, lot, **arguments)
