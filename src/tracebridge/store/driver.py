@@ -45,14 +45,15 @@ def _row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("Row", names, rename=True)
 
 
-def named_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+def named_rows(conn: Connection, sql: str, params: Sequence[Any] = (), *,
+               named: bool = True) -> list[Any]:
     """Run ready SQL (the dialect's own placeholders) on the driver cursor; rows are
-    named tuples (``row.gtin``), all fetched at once."""
+    named tuples (``row.gtin``; plain ones unless ``named``), all fetched at once."""
     cursor = conn.connection.cursor()
     try:
         cursor.execute(sql, tuple(params))
         rows = cursor.fetchall()
-        if not cursor.description:
+        if not named or not cursor.description:
             return list(rows)
         make = _row_type(tuple(d[0] for d in cursor.description))._make
         return [make(row) for row in rows]

@@ -20,7 +20,6 @@ follow the text: the key lists first, then one as-of value per ``{valid}`` mark.
 from __future__ import annotations
 
 import json
-from collections import namedtuple
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -29,17 +28,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tracebridge.store.bulk import datetime_param
+from tracebridge.store.driver import named_rows
 from tracebridge.store.event_log import CHUNK
 
 LotKey = tuple[str, str]
 Row = Any  # a driver row, read by column name (row.gtin, row.lot …)
 
 _PAIRS = CHUNK // 2  # two bound parameter lists share the backend's limit
-
-
-@lru_cache(maxsize=256)
-def _row_type(names: tuple[str, ...]) -> Any:
-    return namedtuple("Row", names, rename=True)
 
 
 def run(conn: Connection, sql: str, params: Sequence[Any] = (), *, named: bool = True
@@ -49,16 +44,7 @@ def run(conn: Connection, sql: str, params: Sequence[Any] = (), *, named: bool =
     Skips SQLAlchemy's per-statement result set-up, which cost more than the query on
     SQLite; the statement still runs inside the connection's transaction.
     """
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, tuple(params))
-        rows = cursor.fetchall()
-        if not named or not cursor.description:
-            return list(rows)
-        make = _row_type(tuple(d[0] for d in cursor.description))._make
-        return [make(row) for row in rows]
-    finally:
-        cursor.close()
+    return named_rows(conn, sql, params, named=named)
 
 
 def mark(conn: Connection) -> str:
