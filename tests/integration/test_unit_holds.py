@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tracebridge.api.app import create_app
 from tracebridge.bootstrap import Container
 from tracebridge.cli.main import app as cli
-from tracebridge.domain.commands import ReleaseLot
+from tracebridge.domain.commands import HoldLot, ReleaseLot
 from tracebridge.domain.events import CanonicalEvent, EventKind, LotRef, Source
 from tracebridge.errors import IllegalTransition
 from tracebridge.store import tables as t
@@ -120,3 +120,23 @@ def test_api_hold_of_units(app: Container) -> None:
                           json={"reason": "x", "actor": "qa.li", "serials": ["S3"]})
     assert refused.status_code == 409
     assert units(app)["S3"] == ("produced", True)
+
+
+def test_a_batch_of_unit_holds_sees_each_unit_once_and_its_own_earlier_holds(
+    app: Container,
+) -> None:
+    """What a rule pack does in one ingest transaction (``DecisionBatch``)."""
+    now = datetime(2026, 3, 3, tzinfo=UTC)
+    with app.engine.begin() as conn:
+        batch = app.quality.batch_in(conn, now=now)
+        batch.decide(HoldLot(gtin=GTIN, lot="F1", reason="r", actor="rule:x",
+                             serials=("S1",)), details={})
+        batch.decide(HoldLot(gtin=GTIN, lot="F1", reason="r", actor="rule:x",
+                             serials=("S3", "S4")), details={})
+        with pytest.raises(IllegalTransition, match="S3 already on hold"):
+            batch.decide(HoldLot(gtin=GTIN, lot="F1", reason="r", actor="rule:x",
+                                 serials=("S3",)), details={})
+        stored = batch.store()
+    assert [p.decision.serials for p in stored if p.decision] == [["S1"], ["S3", "S4"]]
+    assert {s for s, (_, held) in units(app).items() if held} == {"S1", "S3", "S4"}
+    assert lot_status(app) == "released"

@@ -202,7 +202,8 @@ class DecisionBatch:
         self.reactions = reactions
         self.planned: list[Planned] = []
         self._status: dict[tuple[str, str], tuple[LotStatus, date | None]] = {}
-        self._units: dict[tuple[str, str], tuple[set[str], set[str]]] = {}  # known, held
+        # per lot: serials looked up, those of the lot, those on hold (as this batch left them)
+        self._units: dict[tuple[str, str], tuple[set[str], set[str], set[str]]] = {}
 
     def decide(self, command: LotCommand, *,
                details: dict[str, str | int | float | bool | None]) -> Planned:
@@ -212,9 +213,13 @@ class DecisionBatch:
             self._status[key] = _current(self.conn, command)
         status, expiry = self._status[key]
         if command.serials:
-            if key not in self._units:
-                self._units[key] = _units(self.conn, command)
-            known, held = self._units[key]
+            looked, known, held = self._units.setdefault(key, (set(), set(), set()))
+            unseen = [s for s in command.serials if s not in looked]
+            if unseen:  # read each unit once; later commands see this batch's holds
+                found, on_hold = _units(self.conn, command, unseen)
+                looked.update(unseen)
+                known.update(found)
+                held.update(on_hold)
             kind = decide_serials(command, lot_status=status, known=known, held=held)
             if isinstance(command, HoldLot):
                 held.update(command.serials)
@@ -286,16 +291,17 @@ def _decide(conn: Connection, command: LotCommand, status: LotStatus, expiry: da
             now: datetime) -> EventKind:
     if not command.serials:
         return decide(command, status, expiry=expiry, today=now.date())
-    known, held = _units(conn, command)
+    known, held = _units(conn, command, command.serials)
     return decide_serials(command, lot_status=status, known=known, held=held)
 
 
-def _units(conn: Connection, command: LotCommand) -> tuple[set[str], set[str]]:
-    """The serials of the lot among those the command names, and which are on hold."""
+def _units(conn: Connection, command: LotCommand,
+           serials: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Which of ``serials`` belong to the command's lot, and which of those are on hold."""
     c = serial_table.c
     known: set[str] = set()
     held: set[str] = set()
-    wanted = list(command.serials)
+    wanted = list(serials)
     for start in range(0, len(wanted), 900):
         query = select(c.serial, c.on_hold).where(
             c.gtin == command.gtin, c.lot == command.lot,
