@@ -91,7 +91,7 @@ def gaps(as_json: AsJson = False, below: Annotated[float, typer.Option(
         help="Only lots whose completeness score is below this.")] = 1.0) -> None:
     """Completeness of every finished lot's backward chain, and what is missing."""
     from tracebridge.bootstrap import bootstrap
-    from tracebridge.quality.context import finished_lots, lot_completeness
+    from tracebridge.quality.completeness import finished_lots, lot_completeness
 
     container = bootstrap()
     try:

@@ -9,8 +9,10 @@ counterpart times) compare only with facts that arrived *before* the event, so e
 problem is reported once, by whichever record completes the pair.
 
 Only the parts a rule set reads are built (``Needs``): a pack without an excursion rule
-never sums stock per zone. Master data is cached for the builder's lifetime (one
-reaction call or one dry run).
+never sums stock per zone. Master data comes from a cache kept across batches while no
+master record is added (``quality/master_cache.py``); lateness is measured against the
+stream watermarks of ``quality/watermarks.py``; genealogy completeness, which the daily
+rules read, is ``quality/completeness.py``.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, select
 
 from tracebridge.dictionary.loader import load_dictionary
 from tracebridge.dictionary.model import Dictionary
 from tracebridge.domain.events import CanonicalEvent, EventKind
 from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS
+from tracebridge.quality.master_cache import MasterCache
 from tracebridge.quality.service import SOURCE_SYSTEM
+from tracebridge.quality.watermarks import Watermarks, watermark_key
 from tracebridge.rules.evaluation import CompiledRule, Lazy
 from tracebridge.rules.inputs import absent_lot, event_input
 from tracebridge.store import master_data
@@ -69,126 +73,6 @@ class Needs:
             lot_fields=frozenset() if whole else frozenset().union(
                 *(r.fields["lot"] for r in readers)),
         )
-
-
-class Watermarks:
-    """The latest event time seen per (source system, stream, subject); lateness is
-    measured to it.
-
-    A batch import's record time is hours or months after every event in it, so record
-    time alone would call everything late. A record is late when records about the same
-    subject (its lot, or the location of a reading) from the same stream had already
-    arrived with times well after it — or, for a live feed, when it is recorded long
-    after it happened. Streams are not time-ordered as a whole (an ERP exports inspection
-    results by inspection lot), which is why the subject is part of the key.
-    """
-
-    def __init__(self, conn: Connection | None = None) -> None:
-        self.conn = conn  # None: in memory only (a dry run)
-        self.marks: dict[tuple[str, str, str], datetime | None] = {}
-        self.stored: set[tuple[str, str, str]] = set()  # keys that have a row already
-        self.changed: set[tuple[str, str, str]] = set()
-
-    def _get(self, key: tuple[str, str, str]) -> datetime | None:
-        if key not in self.marks:
-            found = None
-            if self.conn is not None:
-                found = _WATERMARK.scalar(self.conn, **dict(zip(_KEY, key, strict=True)))
-            self.marks[key] = as_utc(found)
-            if found is not None:
-                self.stored.add(key)
-        return self.marks[key]
-
-    def prefetch(self, keys: set[tuple[str, str, str]]) -> None:
-        """Read the marks of a batch's keys in a few queries instead of one per key."""
-        if self.conn is None:
-            return
-        streams: dict[tuple[str, str], list[str]] = {}
-        for key in sorted(k for k in keys if k not in self.marks):
-            self.marks[key] = None
-            streams.setdefault(key[:2], []).append(key[2])
-        for (system, stream), subjects in streams.items():
-            for start in range(0, len(subjects), 900):
-                rows = _WATERMARKS.rows(self.conn, system=system, stream=stream,
-                                        subjects=subjects[start : start + 900])
-                for subject, high in rows:
-                    self.marks[(system, stream, subject)] = as_utc(high)
-                    self.stored.add((system, stream, subject))
-
-    def lateness_hours(self, key: tuple[str, str, str], event_time: datetime,
-                       record_time: datetime) -> float:
-        mark = self._get(key)
-        reference = record_time if mark is None else min(record_time, mark)
-        if mark is None and record_time - event_time > timedelta(days=_LIVE_HORIZON_DAYS):
-            reference = event_time  # a first record of history taken over in bulk
-        return max(0.0, (reference - event_time).total_seconds() / 3600)
-
-    def advance(self, key: tuple[str, str, str], event_time: datetime) -> None:
-        mark = self._get(key)
-        if mark is None or event_time > mark:
-            self.marks[key] = event_time
-            self.changed.add(key)
-
-    def save(self, conn: Connection) -> None:
-        w = t.rule_watermark
-        new = [key for key in sorted(self.changed) if key not in self.stored]
-        moved = [key for key in sorted(self.changed) if key in self.stored]
-        if new:
-            conn.execute(w.insert(), [{**dict(zip(_KEY, key, strict=True)),
-                                       "high_water": self.marks[key]} for key in new])
-            self.stored.update(new)
-        if moved:
-            statement = w.update().where(
-                w.c.source_system == bindparam("k_system"), w.c.stream == bindparam("k_stream"),
-                w.c.subject == bindparam("k_subject"),
-            ).values(high_water=bindparam("k_high"))
-            conn.execute(statement, [{"k_system": k[0], "k_stream": k[1], "k_subject": k[2],
-                                      "k_high": self.marks[k]} for k in moved])
-        self.changed.clear()
-
-
-def watermark_key(event: CanonicalEvent, stream: str) -> tuple[str, str, str]:
-    refs = event.lots or event.inputs
-    subject = f"{refs[0].gtin}/{refs[0].lot}" if refs else f"@{event.biz_location or ''}"
-    return (event.source.system, stream, subject)
-
-
-def streams_of(conn: Connection, seqs: Sequence[int]) -> dict[int, str]:
-    """The raw record type (export stream) each event came from; events of our own: mapping."""
-    out: dict[int, str] = {}
-    for start in range(0, len(seqs), 900):
-        rows = _STREAMS.rows(conn, seqs=list(seqs[start : start + 900]))
-        out.update({int(seq): str(stream) for seq, stream in rows})
-    return out
-
-
-@dataclass
-class MasterSnapshot:
-    """Master data as of one state of the (append-only) master table."""
-
-    token: tuple[Any, ...]
-    entries: dict[tuple[str, str], dict[str, Any]]
-    zones: dict[str, list[str]] | None = None
-
-
-class MasterCache:
-    """Current master data as rules read it, kept across batches.
-
-    Master records are append-only, so the row count and highest id change exactly
-    when a version is added: one cheap read per batch tells whether the cached snapshot
-    still holds, instead of a read per product, party and location per batch. A
-    transaction that sees another state gets a snapshot of its own.
-    """
-
-    def __init__(self) -> None:
-        self._latest: MasterSnapshot | None = None
-
-    def snapshot(self, conn: Connection) -> MasterSnapshot:
-        token = tuple(_MASTER_TOKEN.first(conn) or ())
-        latest = self._latest
-        if latest is None or latest.token != token:
-            latest = self._latest = MasterSnapshot(token, {})
-        return latest
 
 
 class ContextBuilder:
@@ -516,23 +400,6 @@ class ContextBuilder:
         return sorted(round(a, 3) for a in ages if a >= 0)
 
 
-_KEY = ("source_system", "stream", "subject")
-_LIVE_HORIZON_DAYS = 2  # older than this at first sight: history, not a live record
-_STREAMS = Statement(
-    "SELECT e.seq, COALESCE(r.record_type, e.mapping_id) FROM event e"
-    " LEFT OUTER JOIN raw_record r ON r.id = e.raw_record_id WHERE e.seq IN :seqs",
-    lists=("seqs",),
-)
-_WATERMARKS = Statement(
-    "SELECT subject, high_water FROM rule_watermark WHERE source_system = :system"
-    " AND stream = :stream AND subject IN :subjects",
-    lists=("subjects",),
-)
-_MASTER_TOKEN = Statement("SELECT COUNT(*), MAX(id) FROM master_record")
-_WATERMARK = Statement(
-    "SELECT high_water FROM rule_watermark WHERE source_system = :source_system"
-    " AND stream = :stream AND subject = :subject"
-)
 _STATE_KINDS = "({})".format(", ".join(
     f"'{k}'" for k in sorted({*ORIGIN_KINDS, *(k.value for k in STATUS_CHANGING_KINDS)})))
 # Hot paths are driver-level statements rendered once (``store.driver``): composing and
@@ -641,86 +508,3 @@ def _zone(key: str | None, attrs: dict[str, Any]) -> str | None:
     if zone:
         return str(zone)
     return key[5:] if key and key.startswith("ZONE-") else None  # a WMS zone reads as ZONE-xx
-
-
-# ---------------------------------------------------------------- genealogy completeness
-
-_EDGES_IN = text(
-    "SELECT DISTINCT in_gtin, in_lot FROM genealogy_edge WHERE out_gtin = :gtin"
-    " AND out_lot = :lot AND in_retracted_at IS NULL AND out_retracted_at IS NULL"
-)
-_LOT_FLAGS = text(
-    "SELECT l.origin, l.status,"
-    " (SELECT COUNT(*) FROM lot_event e WHERE e.gtin = l.gtin AND e.lot = l.lot"
-    "  AND e.kind = 'released' AND e.retracted_at IS NULL) AS releases,"
-    " (SELECT COUNT(*) FROM inspection_fact i WHERE i.gtin = l.gtin AND i.lot = l.lot"
-    "  AND i.stage = 'incoming' AND i.retracted_at IS NULL) AS incoming"
-    " FROM lot l WHERE l.gtin = :gtin AND l.lot = :lot"
-)
-
-
-@dataclass(frozen=True)
-class Completeness:
-    """How much of a lot's backward chain the store can prove, and what is missing."""
-
-    gtin: str
-    lot: str
-    score: float  # passed checks / checks, 1.0 = complete
-    checks: int
-    gaps: tuple[str, ...]  # e.g. "no-release", "no-incoming-inspection:gtin/lot"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"gtin": self.gtin, "lot": self.lot, "score": self.score,
-                "checks": self.checks, "gaps": list(self.gaps)}
-
-
-def lot_completeness(conn: Connection, gtin: str, lot: str) -> Completeness:
-    """Walk the lot's genealogy backwards and check every link an auditor asks for.
-
-    The lot itself must be released (or an opening balance). Every produced lot on the
-    way must have recorded inputs. Every leaf must be a supplier lot (received) with an
-    incoming inspection, or an opening balance, whose history predates the system.
-    """
-    checks, gaps = 0, []
-    flags = conn.execute(_LOT_FLAGS, {"gtin": gtin, "lot": lot}).first()
-    if flags is None:
-        return Completeness(gtin, lot, 0.0, 1, ("unknown-lot",))
-    checks += 1
-    if flags.origin != "opening_balance" and not flags.releases:
-        gaps.append("no-release")
-    seen: set[tuple[str, str]] = set()
-    todo = [(gtin, lot)]
-    while todo:
-        key = todo.pop()
-        if key in seen:
-            continue
-        seen.add(key)
-        parents = [(g, x) for g, x in conn.execute(_EDGES_IN, {"gtin": key[0], "lot": key[1]})]
-        info = conn.execute(_LOT_FLAGS, {"gtin": key[0], "lot": key[1]}).first()
-        origin = info.origin if info is not None else "unknown"
-        label = f"{key[0]}/{key[1]}"
-        checks += 1
-        if origin == "produced":
-            if not parents:
-                gaps.append(f"no-inputs:{label}")
-        elif origin == "received" and info is not None:
-            checks += 1
-            if not info.incoming:
-                gaps.append(f"no-incoming-inspection:{label}")
-        elif origin != "opening_balance":
-            gaps.append(f"no-origin:{label}")  # seen only in passing: never received or made
-        todo.extend(parents)
-    score = round((checks - len(gaps)) / checks, 4) if checks else 0.0
-    return Completeness(gtin, lot, score, checks, tuple(gaps))
-
-
-def finished_lots(conn: Connection) -> list[tuple[str, str]]:
-    """Produced lots that no later work order consumed (finished goods; an opening balance
-    is complete by definition, its history predates the system)."""
-    query = text(
-        "SELECT l.gtin, l.lot FROM lot l WHERE l.origin = 'produced'"
-        " AND NOT EXISTS (SELECT 1 FROM material_flow m WHERE m.gtin = l.gtin"
-        " AND m.lot = l.lot AND m.direction = 'in' AND m.retracted_at IS NULL)"
-        " ORDER BY l.gtin, l.lot"
-    )
-    return [(str(g), str(x)) for g, x in conn.execute(query)]

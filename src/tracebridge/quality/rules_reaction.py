@@ -39,17 +39,11 @@ from tracebridge.alerts.inbox import NewAlert, raise_alert
 from tracebridge.domain.commands import HoldLot
 from tracebridge.domain.events import CanonicalEvent, EventKind, LotRef, Source
 from tracebridge.errors import IllegalTransition, NotFound
-from tracebridge.quality.context import (
-    ContextBuilder,
-    MasterCache,
-    Needs,
-    Watermarks,
-    finished_lots,
-    lot_completeness,
-    streams_of,
-    watermark_key,
-)
+from tracebridge.quality.completeness import finished_lots, lot_completeness
+from tracebridge.quality.context import ContextBuilder, Needs
+from tracebridge.quality.master_cache import MasterCache
 from tracebridge.quality.service import SOURCE_SYSTEM, DecisionBatch, QualityService
+from tracebridge.quality.watermarks import Watermarks, streams_of, watermark_key
 from tracebridge.rules.evaluation import (
     CompiledRule,
     ConditionFailed,
