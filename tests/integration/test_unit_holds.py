@@ -140,3 +140,16 @@ def test_a_batch_of_unit_holds_sees_each_unit_once_and_its_own_earlier_holds(
     assert [p.decision.serials for p in stored if p.decision] == [["S1"], ["S3", "S4"]]
     assert {s for s, (_, held) in units(app).items() if held} == {"S1", "S3", "S4"}
     assert lot_status(app) == "released"
+
+
+def test_trace_of_a_held_unit_says_so_and_an_as_of_before_the_hold_does_not(
+    app: Container,
+) -> None:
+    before = datetime.now(UTC)
+    app.quality.hold(GTIN, "F1", reason="complaint", actor="qa.li", serials=["S2"])
+    notes = {n.code: n.message for n in app.trace.trace(f"(01){GTIN}(21)S2").notes}
+    assert "Unit S2 is on hold on its own" in notes["serial-on-hold"]
+    assert "'produced'" in notes["serial-last-seen"]  # the hold is not a movement
+    earlier = app.trace.trace(f"(01){GTIN}(21)S2", as_of=before).notes
+    assert "serial-on-hold" not in {n.code for n in earlier}
+    assert "serial-on-hold" not in {n.code for n in app.trace.trace(f"(01){GTIN}(21)S3").notes}

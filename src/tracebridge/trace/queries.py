@@ -316,9 +316,22 @@ def serial_shipment_rows(conn: Connection, gtin: str, serial: str, ssccs: Sequen
 
 def serial_last_seen(conn: Connection, gtin: str, serial: str, as_of: datetime | None
                      ) -> Fact | None:
+    """The unit's last movement (a hold of the unit is not one: see ``serial_hold``)."""
+    return _last_serial_fact(conn, gtin, serial, as_of, "NOT IN")
+
+
+def serial_hold(conn: Connection, gtin: str, serial: str, as_of: datetime | None
+                ) -> Fact | None:
+    """The unit's last hold or hold release of its own, if any."""
+    return _last_serial_fact(conn, gtin, serial, as_of, "IN")
+
+
+def _last_serial_fact(conn: Connection, gtin: str, serial: str, as_of: datetime | None,
+                      holds: str) -> Fact | None:
     m = mark(conn)
     sql = (f"SELECT kind, location, party, event_time FROM serial_fact WHERE gtin = {m} AND "
-           f"serial = {m} AND {valid_clause('', as_of is None, m)} "
+           f"serial = {m} AND kind {holds} ('held', 'hold_released') AND "
+           f"{valid_clause('', as_of is None, m)} "
            "ORDER BY event_time DESC, event_seq DESC LIMIT 1")
     params = [gtin, serial] + ([] if as_of is None else [datetime_param(conn, as_of)] * 2)
     found = run(conn, sql, params)

@@ -240,6 +240,11 @@ class _Trace:
             self.notes.append(Note(code="serial-last-seen", message=(
                 f"Unit {serial}: last event {last.kind!r} at {where} "
                 f"({at_utc(last.event_time)}).")))
+        hold = q.serial_hold(self.conn, self.resolved.gtin, serial, self.as_of)
+        if hold is not None and hold.kind == EventKind.HELD.value:
+            self.notes.append(Note(code="serial-on-hold", message=(
+                f"Unit {serial} is on hold on its own since {at_utc(hold.event_time)}: it must "
+                "not be picked, shipped or used; its lot's status is not changed.")))
 
     # ---------------------------------------------------------------- master data
 
