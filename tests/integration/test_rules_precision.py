@@ -3,7 +3,8 @@
 The simulator's ``truth/rules.json`` names, per rule, the lots or records it should fire
 for: injected plant faults (an unreleased or expired lot shipped, or one with fewer days
 of shelf life left than the customer's contract asks, a failed component consumed, a
-repeated serial, a production receipt without expiry, a complaint cluster),
+repeated serial and later picks and shipments of the units it holds, a production
+receipt without expiry, a complaint cluster),
 injected record faults (late records, shifted WMS clocks, ERP shipment quantities off by
 a unit) and what happens naturally (failed inspections, warm warehouse zones holding
 stock, finished lots never released). Keys are lots (``gtin/lot``), serials
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.slow
 EVENT_RULES = ("failed-inspection", "unreleased-shipment", "expired-shipment",
                "unusable-component", "storage-excursion", "duplicate-serial",
                "missing-required-field", "erp-wms-quantity-mismatch", "clock-skew",
-               "late-data", "complaint-cluster")
+               "late-data", "complaint-cluster", "held-serial-shipment")
 
 
 def ingest_live(plant: Path, url: str) -> tuple[Container, Truth]:
@@ -216,6 +217,19 @@ def test_every_rule_fires_on_what_it_targets(faulty: tuple[Container, Truth]) ->
     floors = {"erp-wms-quantity-mismatch": 0.9, "clock-skew": 0.9, "late-data": 0.95}
     assert {rule: s.precision for rule, s in report.items()
             if s.precision < floors.get(rule, 1.0)} == {}
+
+
+def test_held_serial_shipment_alerts_on_every_held_unit_moved(
+    faulty: tuple[Container, Truth],
+) -> None:
+    """REQ-9, REQ-18: duplicate-serial v2 holds the repeated serial (GTIN + serial: the
+    units of both lots) when the repeating production receipt arrives; every later pick and
+    WMS shipment of such a unit must raise the critical alert, and nothing else may."""
+    app, truth = faulty
+    expected = set(truth.rules["held-serial-shipment"].keys)
+    fired = [f for f in firings(app) if f["rule_id"] == "held-serial-shipment"]
+    assert {f["source"] for f in fired} == expected
+    assert len(fired) == len(expected)  # one alert per record
 
 
 def test_expired_shipment_blocks_expired_lots_and_customer_minimums_alike(

@@ -153,3 +153,15 @@ def test_trace_of_a_held_unit_says_so_and_an_as_of_before_the_hold_does_not(
     earlier = app.trace.trace(f"(01){GTIN}(21)S2", as_of=before).notes
     assert "serial-on-hold" not in {n.code for n in earlier}
     assert "serial-on-hold" not in {n.code for n in app.trace.trace(f"(01){GTIN}(21)S3").notes}
+
+
+def test_a_unit_of_the_earlier_lot_of_a_repeated_serial_can_be_held(app: Container) -> None:
+    """A serial repeated in a later lot is one row naming that lot; the earlier lot still
+    produced it, so holding it there is a hold of a unit of that lot."""
+    app.ingest.append_events([CanonicalEvent(
+        kind=EventKind.PRODUCED, event_time=T0.replace(hour=5), event_time_zone_offset="+08:00",
+        lots=(LotRef(gtin=GTIN, lot="F9", quantity=1, uom="EA", serials=("S2",)),),
+        work_order="WO-9", source=Source(system="erp", record_id="P-9"))])
+    decision = app.quality.hold(GTIN, "F1", reason="duplicate serial", actor="qa.li",
+                                serials=["S2"])
+    assert decision.serials == ["S2"] and units(app)["S2"][1] is True

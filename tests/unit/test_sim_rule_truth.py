@@ -4,9 +4,11 @@ fire for, deterministic per seed, and absent from a default run's faults."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,9 +17,12 @@ from tracebridge.errors import SimulationError
 from tracebridge.mapping.engine import load_mapping
 from tracebridge.mapping.records import RecordRejected
 from tracebridge.sim.catalogue import CUSTOMERS
-from tracebridge.sim.faults import PLANT_FAULT_KINDS, FaultRates, load_fault_rates
+from tracebridge.sim.faults import PLANT_FAULT_KINDS, FaultLog, FaultRates, load_fault_rates
 from tracebridge.sim.generator import GO_LIVE, generate
+from tracebridge.sim.streams import FaultyStream, OutRecord, RotatingFile, json_line
 from tracebridge.sim.truth import Truth, load_truth
+from tracebridge.sim.wms_export import REQUIRED as WMS_REQUIRED
+from tracebridge.sim.wms_export import UNKNOWN_CODES as WMS_UNKNOWN_CODES
 
 
 def test_plant_faults_are_off_by_default_and_on_for_the_rules_preset() -> None:
@@ -158,3 +163,69 @@ def test_short_shelf_life_fault_draws_from_its_own_stream(tmp_path: Path) -> Non
     both = expiring_at_go_live(FaultRates(expired_stock=1.0, short_shelf_life_shipment=1.0),
                                tmp_path / "b")
     assert len(alone) == 9 and alone == both
+
+
+def held_unit_moves(plant: Path) -> set[str]:
+    """The WMS picks and shipments naming a unit on hold when they arrive, read from the
+    transaction export in delivery order, not from the simulator's model: a serial received
+    into a second lot is held from the later receipt's arrival on — the units of both lots
+    alike, since a serial names one unit of its GTIN."""
+    arrived: list[dict[str, Any]] = []  # first valid copy of each record, in file order
+    seen: set[str] = set()
+    for path in sorted((plant / "wms").glob("transactions_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            valid = all(record.get(name) not in (None, "") for name in WMS_REQUIRED) and not any(
+                record.get(name) == code for name, code in WMS_UNKNOWN_CODES.items())
+            if valid and record["txn_id"] not in seen:
+                seen.add(record["txn_id"])
+                arrived.append(record)
+    receipts: dict[tuple[str, str], list[tuple[int, int]]] = {}  # unit -> (ts, position)
+    for position, record in enumerate(arrived):
+        if record["type"] in ("OPN", "PRD"):
+            for serial in record.get("serials", ()):
+                receipts.setdefault((record["gtin"], serial), []).append((record["ts"], position))
+    held_from = {unit: max(times)[1] for unit, times in receipts.items() if len(times) > 1}
+    return {f"wms:{record['txn_id']}" for position, record in enumerate(arrived)
+            if record["type"] in ("PICK", "SHIP")
+            and any(held_from.get((record["gtin"], s), position) < position
+                    for s in record.get("serials", ()))}
+
+
+def test_held_serial_shipment_truth_is_every_later_move_of_a_repeated_serial(
+    tmp_path: Path,
+) -> None:
+    """REQ-9, REQ-18: the truth of ``held-serial-shipment`` names exactly the picks and WMS
+    shipments, of either lot, that the export delivers after the receipt repeating their
+    serial."""
+    generate(tmp_path, seed=20261125, scale=1.0, faults=FaultRates.every_rule())
+    truth = load_truth(tmp_path)
+    expected = truth.rules["held-serial-shipment"]
+    assert expected.by == "record"
+    assert expected.keys, "no unit on hold was picked or shipped: nothing to prove"
+    assert set(expected.keys) == held_unit_moves(tmp_path)
+
+
+def test_clean_run_holds_no_unit(tmp_path: Path) -> None:
+    generate(tmp_path, seed=7, scale=0.3, faults=FaultRates.none())
+    truth = load_truth(tmp_path)
+    assert "held-serial-shipment" not in truth.rules
+    assert held_unit_moves(tmp_path) == set()
+
+
+def test_a_held_back_record_counts_as_delivered_only_once_written(tmp_path: Path) -> None:
+    stream = FaultyStream(system="wms", sink=RotatingFile(tmp_path, "t", ".jsonl", None),
+                          serialise=json_line, rates=FaultRates.none().model_copy(
+                              update={"late": 1.0, "late_delay": (3, 3)}),
+                          log=FaultLog(), rng=random.Random(1))
+    stream.set_period("1")
+    stream.emit(OutRecord("A", {"id": "A"}))
+    assert not stream.delivered("A")
+    for name in ("B", "C"):
+        stream.emit(OutRecord(name, {"id": name}))
+    assert not stream.delivered("A")
+    stream.emit(OutRecord("D", {"id": "D"}))  # the third record after it: A falls due
+    assert stream.delivered("A") and not stream.delivered("D")
+    stream.close()
+    assert stream.delivered("D")
+    assert (tmp_path / "t_1.jsonl").read_text(encoding="utf-8").splitlines()[0] == '{"id":"A"}'

@@ -264,7 +264,7 @@ class ContextBuilder:
         if "duplicate_serials" in wanted and event.kind in LOT_CREATING:
             out["duplicate_serials"] = self._duplicate_serials(event, as_of)
         if "held_serials" in wanted and any(ref.serials for ref in event.lots):
-            out["held_serials"] = self._held_serials(event)
+            out["held_serials"] = self._held_serials(item)
         if "missing_fields" in wanted and event.kind in LOT_CREATING:
             out["missing_fields"] = self._missing_fields(event)
         if "erp_wms_difference" in wanted and shipment and first:
@@ -291,16 +291,23 @@ class ContextBuilder:
                     serials=serials[start : start + 450]))
         return sorted(found)
 
-    def _held_serials(self, event: CanonicalEvent) -> list[str]:
-        """The event's units on hold at its time (their last hold not released yet)."""
+    def _held_serials(self, item: StoredEvent) -> list[str]:
+        """The event's units on hold when it happened (their last hold not released).
+
+        A hold a source system reported counts from its event time. A hold TraceBridge
+        decided (a person's or a rule's) is stamped with the time it was decided, which on
+        a replayed or delayed feed is long after the goods moved: it counts for every
+        record that arrived after it — the unit was blocked when the pick was reported.
+        """
+        event = item.event
         held: set[str] = set()
         for ref in event.lots:
             serials = list(ref.serials)
             for start in range(0, len(serials), 450):
                 state: dict[str, bool] = {}
                 for serial, kind in _UNIT_HOLD_FACTS.rows(
-                        self.conn, gtin=ref.gtin, at=event.event_time,
-                        serials=serials[start : start + 450]):
+                        self.conn, gtin=ref.gtin, at=event.event_time, seq=item.seq,
+                        own=SOURCE_SYSTEM, serials=serials[start : start + 450]):
                     state[str(serial)] = kind == EventKind.HELD.value
                 held.update(s for s, on_hold in state.items() if on_hold)
             held.update(s for s in serials if (ref.gtin, s) in self._pending_unit_holds)
@@ -490,9 +497,11 @@ _OTHER_LOT_SERIALS = Statement(
 )
 # Holds and releases of single units, in force at the event's time, in time order.
 _UNIT_HOLD_FACTS = Statement(
-    "SELECT serial, kind FROM serial_fact WHERE gtin = :gtin AND serial IN :serials"
-    " AND kind IN ('held', 'hold_released') AND event_time <= :at AND retracted_at IS NULL"
-    " ORDER BY event_time, event_seq",
+    "SELECT f.serial, f.kind FROM serial_fact f JOIN event e ON e.seq = f.event_seq"
+    " WHERE f.gtin = :gtin AND f.serial IN :serials AND f.kind IN ('held', 'hold_released')"
+    " AND f.retracted_at IS NULL AND ((e.source_system = :own AND f.event_seq < :seq)"
+    " OR (e.source_system <> :own AND f.event_time <= :at))"
+    " ORDER BY f.event_seq",
     lists=("serials",), times=("at",),
 )
 # Complaints about the lot in force at the event's time.

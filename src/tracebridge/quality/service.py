@@ -37,6 +37,7 @@ from tracebridge.store.tables import event as event_table
 from tracebridge.store.tables import lot as lot_table
 from tracebridge.store.tables import outbox
 from tracebridge.store.tables import serial as serial_table
+from tracebridge.store.tables import serial_fact as serial_fact_table
 from tracebridge.store.writer import Reaction
 
 SOURCE_SYSTEM = "tracebridge"
@@ -297,19 +298,22 @@ def _decide(conn: Connection, command: LotCommand, status: LotStatus, expiry: da
 
 def _units(conn: Connection, command: LotCommand,
            serials: Sequence[str]) -> tuple[set[str], set[str]]:
-    """Which of ``serials`` belong to the command's lot, and which of those are on hold."""
-    c = serial_table.c
+    """Which of ``serials`` were produced or received in the command's lot, and which are
+    on hold. Membership comes from the unit's facts, not its current row: a serial
+    repeated in two lots is one row (GTIN + serial), naming the lot that came last."""
+    f, c = serial_fact_table.c, serial_table.c
     known: set[str] = set()
     held: set[str] = set()
     wanted = list(serials)
     for start in range(0, len(wanted), 900):
-        query = select(c.serial, c.on_hold).where(
-            c.gtin == command.gtin, c.lot == command.lot,
-            c.serial.in_(wanted[start : start + 900]))
-        for serial, on_hold in conn.execute(query):
-            known.add(str(serial))
-            if on_hold:
-                held.add(str(serial))
+        part = wanted[start : start + 900]
+        known.update(str(s) for s in conn.execute(
+            select(f.serial).distinct().where(
+                f.gtin == command.gtin, f.lot == command.lot, f.serial.in_(part),
+                f.retracted_at.is_(None))).scalars())
+        held.update(str(s) for s in conn.execute(
+            select(c.serial).where(c.gtin == command.gtin, c.serial.in_(part),
+                                   c.on_hold.is_(True))).scalars())
     return known, held
 
 

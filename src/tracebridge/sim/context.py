@@ -92,6 +92,9 @@ class Context:
     # history as it was
     fault_rng: random.Random = field(default_factory=lambda: random.Random(0))
     fault_streams: dict[str, random.Random] = field(default_factory=dict)  # kind -> own stream
+    # units on hold in the integration, (GTIN, serial) -> the WMS transaction whose arrival
+    # puts them there (the production receipt repeating a serial: rule duplicate-serial)
+    held_units: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def fault_stream(self, kind: str) -> random.Random:
         """The random stream the plant fault ``kind`` draws from."""

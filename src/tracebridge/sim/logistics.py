@@ -110,9 +110,11 @@ class Logistics:
         lines: list[tuple[LotKey, str, float, list[str]]] = []
         for key, location, quantity in picks:
             serials = world.serials_at(key, location)[: int(quantity)] if product.serialised else []
-            ctx.wms.transaction("PICK", now, sku=material, gtin=product.gtin, lot=key[1],
-                                qty=quantity, loc=location, user=picker.wms_user,
-                                serials=serials, ref={"delivery": delivery, "customer": customer})
+            pick = ctx.wms.transaction("PICK", now, sku=material, gtin=product.gtin, lot=key[1],
+                                       qty=quantity, loc=location, user=picker.wms_user,
+                                       serials=serials,
+                                       ref={"delivery": delivery, "customer": customer})
+            self._expect_held_units(pick, product.gtin, serials)
             lines.append((key, location, quantity, serials))
         cases = self._pack(now + timedelta(minutes=20), delivery, material, lines)
         top = cases[0]
@@ -132,10 +134,11 @@ class Logistics:
         for key, location, quantity, serials in lines:
             if world.take(key, location, quantity) != serials:
                 raise RuntimeError(f"{key}: the serials shipped are not the ones picked")
-            ctx.wms.transaction("SHIP", shipped_at, sku=material, gtin=product.gtin, lot=key[1],
-                                qty=quantity, loc=location, user=picker.wms_user,
-                                serials=serials, sscc=top,
-                                ref={"delivery": delivery, "customer": customer})
+            ship = ctx.wms.transaction("SHIP", shipped_at, sku=material, gtin=product.gtin,
+                                       lot=key[1], qty=quantity, loc=location,
+                                       user=picker.wms_user, serials=serials, sscc=top,
+                                       ref={"delivery": delivery, "customer": customer})
+            self._expect_held_units(ship, product.gtin, serials)
             shipment = world.lots[key].shipments.setdefault(delivery, Shipment(delivery, customer))
             shipment.quantity += quantity
             shipment.serials.extend(serials)
@@ -152,6 +155,15 @@ class Logistics:
         ctx.clock.at(delivered, lambda: self._proof_of_delivery(
             delivery, customer, material, items, shipped_at))
         return True
+
+    def _expect_held_units(self, txn_id: str, gtin: str, serials: list[str]) -> None:
+        """A pick or shipment naming a unit on hold is a ``held-serial-shipment`` — if the
+        hold reached the integration first: a production receipt a fault holds back puts
+        the unit on hold only when it arrives, after the records written before it."""
+        wms = self.ctx.wms
+        if any((gtin, serial) in self.ctx.held_units
+               and wms.delivered(self.ctx.held_units[(gtin, serial)]) for serial in serials):
+            self.ctx.log.expect("held-serial-shipment", "record", f"wms:{txn_id}")
 
     def _pack(self, moment: datetime, delivery: str, material: str,
               lines: list[tuple[LotKey, str, float, list[str]]]) -> list[str]:

@@ -369,19 +369,24 @@ class Production:
         product = PRODUCTS[lot.material]
         now = ctx.clock.now
         serials = self._serials(product, int(lot.quantity)) if product.serialised else []
+        repeated: str | None = None
         if serials and int(serials[0][-8:]) > 1 and ctx.plant_fault("duplicate_serial"):
             # the printer repeats a serial of an earlier lot of the same product
             earlier = ctx.fault_rng.randint(1, int(serials[0][-8:]) - 1)
-            serials[-1] = f"{product.material[-4:]}{earlier:08d}"
-            ctx.log.note("duplicate_serial", "plant", f"{lot.gtin}/{serials[-1]}")
-            ctx.log.expect("duplicate-serial", "serial", f"{lot.gtin}/{serials[-1]}")
+            repeated = serials[-1] = f"{product.material[-4:]}{earlier:08d}"
+            ctx.log.note("duplicate_serial", "plant", f"{lot.gtin}/{repeated}")
+            ctx.log.expect("duplicate-serial", "serial", f"{lot.gtin}/{repeated}")
         location = self.bin_in("QRT")
         ctx.world.put(key, location, lot.quantity, serials)
         operator = ctx.person("production")
-        ctx.wms.transaction("PRD", now, sku=lot.material, gtin=lot.gtin, lot=lot.lot,
-                            qty=lot.quantity, loc=location, user=operator.wms_user,
-                            serials=serials, mfg_date=lot.manufactured, exp_date=lot.expiry,
-                            ref={"order": order})
+        receipt = ctx.wms.transaction("PRD", now, sku=lot.material, gtin=lot.gtin, lot=lot.lot,
+                                      qty=lot.quantity, loc=location, user=operator.wms_user,
+                                      serials=serials, mfg_date=lot.manufactured,
+                                      exp_date=lot.expiry, ref={"order": order})
+        if repeated:
+            # duplicate-serial holds the serial (GTIN + serial: both lots' units) once
+            # this receipt arrives
+            ctx.held_units.setdefault((lot.gtin, repeated), receipt)
         store = "FG01" if product.material_type == "FERT" else "WP01"
         ctx.erp.goods_movement(now, [Movement(
             "101", lot.material, lot.lot, store, lot.quantity, operator.code, order=order,

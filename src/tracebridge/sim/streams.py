@@ -105,7 +105,8 @@ class FaultyStream:
         self._rng = rng
         self._position = 0
         self._sequence = 0
-        self._pending: list[tuple[int, int, str]] = []
+        self._pending: list[tuple[int, int, str, str]] = []  # due, order, line, record id
+        self._awaited: set[str] = set()  # records whose only valid copy is held back
         self.records = 0
         rate_list = [
             ("missing_field", rates.missing_field),
@@ -138,14 +139,15 @@ class FaultyStream:
         elif fault == "duplicate":
             self._log.note(fault, self.system, record.record_id)
             self._write(line)
-            self._hold(line, self._rng.randint(1, self._rates.out_of_order_window))
+            self._hold(line, self._rng.randint(1, self._rates.out_of_order_window), "")
             self.records += 1
         elif fault == "late":
             self._log.note(fault, self.system, record.record_id)
-            self._hold(line, self._rng.randint(*self._rates.late_delay))
+            self._hold(line, self._rng.randint(*self._rates.late_delay), record.record_id)
         elif fault == "out_of_order":
             self._log.note(fault, self.system, record.record_id)
-            self._hold(line, self._rng.randint(1, self._rates.out_of_order_window))
+            self._hold(line, self._rng.randint(1, self._rates.out_of_order_window),
+                       record.record_id)
         else:
             self._write(line)
         self._release_due()
@@ -155,7 +157,7 @@ class FaultyStream:
     ) -> None:
         self._log.note(fault, self.system, record.record_id)
         self._write(self._serialise(bad_values))
-        self._hold(good_line, self._rng.randint(*self._rates.resend_delay))
+        self._hold(good_line, self._rng.randint(*self._rates.resend_delay), record.record_id)
         self.records += 1
 
     def _draw(self) -> str | None:
@@ -165,20 +167,33 @@ class FaultyStream:
                 return kind
         return None
 
-    def _hold(self, line: str, delay: int) -> None:
+    def delivered(self, record_id: str) -> bool:
+        """Whether a valid copy of the emitted record ``record_id`` is in the file yet — a
+        late, out-of-order or corrected re-send waits until its delay is up."""
+        return record_id not in self._awaited
+
+    def _hold(self, line: str, delay: int, record_id: str) -> None:
+        """Deliver ``line`` ``delay`` records later; ``record_id``: the only valid copy of
+        that record ("": a second copy of one already written)."""
         self._sequence += 1
-        heapq.heappush(self._pending, (self._position + delay, self._sequence, line))
+        if record_id:
+            self._awaited.add(record_id)
+        heapq.heappush(self._pending, (self._position + delay, self._sequence, line, record_id))
 
     def _release_due(self) -> None:
         while self._pending and self._pending[0][0] <= self._position:
-            self._write(heapq.heappop(self._pending)[2])
+            self._release(heapq.heappop(self._pending))
+
+    def _release(self, entry: tuple[int, int, str, str]) -> None:
+        self._awaited.discard(entry[3])
+        self._write(entry[2])
 
     def _write(self, line: str) -> None:
         self._sink.write(line)
 
     def close(self) -> None:
         while self._pending:
-            self._write(heapq.heappop(self._pending)[2])
+            self._release(heapq.heappop(self._pending))
         self._sink.close()
 
     @property

@@ -74,6 +74,11 @@ class WmsExport:
         self._txn.emit(OutRecord(txn_id, record, REQUIRED, UNKNOWN_CODES))
         return txn_id
 
+    def delivered(self, txn_id: str) -> bool:
+        """Whether transaction ``txn_id`` is in the export yet, or a fault still holds it
+        back — what a live feed would have delivered by now."""
+        return self._txn.delivered(txn_id)
+
     def pack(self, moment: datetime, *, sscc: str, loc: str, user: str,
              contents: list[dict[str, Any]] | None = None,
              children: list[str] | None = None, delivery: str = "") -> str:
