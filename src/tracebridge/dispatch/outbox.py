@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 
 from tracebridge.dispatch.outbound import OutboundMessage
 from tracebridge.domain.events import sha256_hex
+from tracebridge.store.driver import Statement
 from tracebridge.store.event_log import utc
 from tracebridge.store.tables import outbox
 
@@ -59,15 +60,13 @@ def enqueue(conn: Connection, messages: Sequence[NewMessage], *, now: datetime) 
             select(outbox.c.idempotency_key).where(outbox.c.idempotency_key.in_(keys))
         ).scalars()
     )
-    last: dict[tuple[str, str, str], int] = {}
+    last = _last_sequences(conn, {(m.target, m.gtin, m.lot) for m in messages})
     rows: list[dict[str, Any]] = []
     for message, key in zip(messages, keys, strict=True):
         if key in known:
             continue
         known.add(key)
         lot_key = (message.target, message.gtin, message.lot)
-        if lot_key not in last:
-            last[lot_key] = _last_sequence(conn, *lot_key)
         last[lot_key] += 1
         rows.append(
             {
@@ -90,11 +89,31 @@ def enqueue(conn: Connection, messages: Sequence[NewMessage], *, now: datetime) 
     return len(rows)
 
 
-def _last_sequence(conn: Connection, target: str, gtin: str, lot: str) -> int:
-    query = select(func.max(outbox.c.sequence)).where(
-        outbox.c.target == target, outbox.c.gtin == gtin, outbox.c.lot == lot
-    )
-    return int(conn.execute(query).scalar() or 0)
+def _last_sequences(conn: Connection, keys: set[tuple[str, str, str]]
+                    ) -> dict[tuple[str, str, str], int]:
+    """The last sequence number per (target, GTIN, lot); 0 where none was queued yet.
+
+    A few reads per batch (one per target and GTIN), not one per lot: a rule pack's holds
+    and alerts queue messages for hundreds of lots in one transaction.
+    """
+    last = dict.fromkeys(keys, 0)
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for target, gtin, lot in keys:
+        wanted.setdefault((target, gtin), []).append(lot)
+    for (target, gtin), lots in wanted.items():
+        lots.sort()
+        for start in range(0, len(lots), 900):
+            for lot, sequence in _LAST_SEQUENCES.rows(conn, target=target, gtin=gtin,
+                                                     lots=lots[start : start + 900]):
+                last[(target, gtin, lot)] = int(sequence or 0)
+    return last
+
+
+_LAST_SEQUENCES = Statement(
+    "SELECT lot, MAX(sequence) FROM outbox WHERE target = :target AND gtin = :gtin"
+    " AND lot IN :lots GROUP BY lot",
+    lists=("lots",),
+)
 
 
 def ready(

@@ -87,6 +87,9 @@ class ContextBuilder:
         self._required: dict[tuple[str, bool, str], list[tuple[str, str]]] = {}
         self._pending_unit_holds: set[tuple[str, str]] = set()  # (gtin, serial)
         self._facts: dict[tuple[str, str], list[_Fact]] = {}
+        # shipped lines per (shipment, gtin, lot), read per batch for its shipments
+        self._lines: dict[tuple[str, str, str], list[_Line]] = {}
+        self._shipments_read: set[str] = set()
 
     # ---------------------------------------------------------------- whole input
 
@@ -136,6 +139,8 @@ class ContextBuilder:
                     self._facts[(gtin, name)] = []
                 for row in _STATE_FACTS.rows(self.conn, gtin=gtin, lots=part):
                     self._facts[(row[0], row[1])].append(_Fact.of(row))
+        self._read_shipments(shipment_number(s.event) for s in stored
+                             if s.event.kind is EventKind.SHIPPED)
 
     def note_hold(self, gtin: str, lot: str, at: datetime,
                   serials: Iterable[str] = ()) -> None:
@@ -348,27 +353,49 @@ class ContextBuilder:
         report a difference that the next line closes. The line that arrived last (so
         far) compares the full sums.
         """
-        rows = _SHIPPED_PER_SYSTEM.rows(self.conn, shipment=shipment, gtin=gtin, lot=lot)
-        per_system = {str(system): float(q or 0.0) for system, q, _ in rows}
-        last = max((int(m) for _, _, m in rows if m is not None), default=None)
+        lines = self._shipped_lines(shipment, gtin, lot)
+        per_system: dict[str, float] = {}
+        for line in lines:
+            per_system[line.system] = per_system.get(line.system, 0.0) + line.quantity
+        last = max((line.seq for line in lines), default=None)
         if last != seq or "erp" not in per_system or "wms" not in per_system:
             return None
         return round(per_system["erp"] - per_system["wms"], 6)
 
+    def _shipped_lines(self, shipment: str, gtin: str, lot: str) -> list[_Line]:
+        """The valid shipped lines of one shipment and lot, every system's (cached)."""
+        if shipment not in self._shipments_read:
+            self._read_shipments([shipment])
+        return self._lines.get((shipment, gtin, lot), [])
+
+    def _read_shipments(self, shipments: Iterable[str]) -> None:
+        wanted = sorted(set(shipments) - self._shipments_read)
+        for start in range(0, len(wanted), 900):
+            part = wanted[start : start + 900]
+            self._shipments_read.update(part)
+            for shipment, gtin, lot, system, quantity, seq, time in _SHIPPED_LINES.rows(
+                    self.conn, shipments=part):
+                self._lines.setdefault((shipment, gtin, lot), []).append(_Line(
+                    str(system), float(quantity or 0.0), int(seq), as_utc(time)))
+
     def _counterpart(self, item: StoredEvent, shipment: str | None) -> float | None:
         event = item.event
         ref = (event.lots or event.inputs)[0]
-        params: dict[str, Any] = {"gtin": ref.gtin, "lot": ref.lot,
-                                  "system": event.source.system, "seq": item.seq}
-        if shipment is not None:
-            query, params["shipment"] = _COUNTERPART_SHIPPED, shipment
-        elif event.kind is EventKind.CONSUMED:
-            query, params["work_order"] = _COUNTERPART_ISSUE, event.work_order or ""
+        found: list[datetime | None]
+        if shipment is not None:  # the other system's lines of it that arrived before
+            found = [line.time for line in self._shipped_lines(shipment, ref.gtin, ref.lot)
+                     if line.system != event.source.system and line.seq < item.seq]
         else:
-            query, params["kind"] = _COUNTERPART, event.kind.value
+            params: dict[str, Any] = {"gtin": ref.gtin, "lot": ref.lot,
+                                      "system": event.source.system, "seq": item.seq}
+            if event.kind is EventKind.CONSUMED:
+                query, params["work_order"] = _COUNTERPART_ISSUE, event.work_order or ""
+            else:
+                query, params["kind"] = _COUNTERPART, event.kind.value
+            found = [as_utc(y) for y in query.scalars(self.conn, **params)]
         # A lot scrapped (or received) twice gives two steps: a record half a day or more
         # from the other system's is the record of another step, not a skewed clock.
-        times = [x for x in (as_utc(y) for y in query.scalars(self.conn, **params))
+        times = [x for x in found
                  if x is not None and abs(event.event_time - x) <= COUNTERPART_WINDOW]
         if not times:
             return None
@@ -461,11 +488,22 @@ _STORED_LOTS = Statement(
     " HAVING SUM(delta) > 0.000000001 ORDER BY gtin, lot",
     lists=("places",), times=("at",),
 )
-_SHIPPED_PER_SYSTEM = Statement(
-    "SELECT source_system, SUM(quantity), MAX(event_seq) FROM shipment_line"
-    " WHERE shipment = :shipment AND gtin = :gtin AND lot = :lot AND kind = 'shipped'"
-    " AND retracted_at IS NULL GROUP BY source_system"
+_SHIPPED_LINES = Statement(
+    "SELECT shipment, gtin, lot, source_system, quantity, event_seq, event_time"
+    " FROM shipment_line WHERE shipment IN :shipments AND kind = 'shipped'"
+    " AND retracted_at IS NULL",
+    lists=("shipments",),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One valid shipped line of a shipment and lot, as one system reported it."""
+
+    system: str
+    quantity: float
+    seq: int
+    time: datetime | None
 _COUNTERPART = Statement(
     "SELECT event_time FROM lot_event WHERE gtin = :gtin AND lot = :lot AND kind = :kind"
     " AND role <> 'input' AND source_system <> :system AND event_seq < :seq"
@@ -475,11 +513,6 @@ _COUNTERPART_ISSUE = Statement(
     "SELECT event_time FROM lot_event WHERE gtin = :gtin AND lot = :lot"
     " AND kind = 'consumed' AND role = 'input' AND work_order = :work_order"
     " AND source_system <> :system AND event_seq < :seq AND retracted_at IS NULL"
-)
-_COUNTERPART_SHIPPED = Statement(
-    "SELECT event_time FROM shipment_line WHERE shipment = :shipment AND gtin = :gtin"
-    " AND lot = :lot AND kind = 'shipped' AND source_system <> :system AND event_seq < :seq"
-    " AND retracted_at IS NULL"
 )
 # Only movements of the lot's stock: a work order's process steps and in-process
 # inspections happen to the output lot before its goods receipt, and are no skew.

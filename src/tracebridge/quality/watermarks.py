@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import Connection
 
 from tracebridge.domain.events import CanonicalEvent
 from tracebridge.store import tables as t
+from tracebridge.store.bulk import datetime_param, insert_rows
 from tracebridge.store.driver import Statement, as_utc
 
 
@@ -76,21 +77,25 @@ class Watermarks:
             self.changed.add(key)
 
     def save(self, conn: Connection) -> None:
-        w = t.rule_watermark
         new = [key for key in sorted(self.changed) if key not in self.stored]
         moved = [key for key in sorted(self.changed) if key in self.stored]
         if new:
-            conn.execute(w.insert(), [{**dict(zip(_KEY, key, strict=True)),
-                                       "high_water": self.marks[key]} for key in new])
+            insert_rows(conn, t.rule_watermark, [
+                {**dict(zip(_KEY, key, strict=True)), "high_water": self.marks[key]}
+                for key in new])
             self.stored.update(new)
         if moved:
-            statement = w.update().where(
-                w.c.source_system == bindparam("k_system"), w.c.stream == bindparam("k_stream"),
-                w.c.subject == bindparam("k_subject"),
-            ).values(high_water=bindparam("k_high"))
-            conn.execute(statement, [{"k_system": k[0], "k_stream": k[1], "k_subject": k[2],
-                                      "k_high": self.marks[k]} for k in moved])
+            m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            conn.exec_driver_sql(
+                f"UPDATE rule_watermark SET high_water = {m} WHERE source_system = {m}"
+                f" AND stream = {m} AND subject = {m}",
+                [(datetime_param(conn, _stored(self.marks[k])), *k) for k in moved])
         self.changed.clear()
+
+
+def _stored(mark: datetime | None) -> datetime:
+    assert mark is not None  # a changed key always has a mark
+    return mark
 
 
 def watermark_key(event: CanonicalEvent, stream: str) -> tuple[str, str, str]:
