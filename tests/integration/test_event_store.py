@@ -141,6 +141,38 @@ def test_lot_status_follows_event_time_not_arrival(container: Container) -> None
     assert status == "hold"  # released at 100, then held at 200, whatever the arrival order
 
 
+def test_later_status_decisions_fold_onto_the_lot_row_and_equal_a_rebuild(
+    container: Container, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Status-only batches later than the lot's history are applied to its stored state
+    (``store/status_fold.py``); an earlier one refolds the history. Both equal a rebuild."""
+    from tracebridge.store import projections
+
+    refolded: list[set[tuple[str, str]]] = []
+    original = projections.refresh_lots
+    monkeypatch.setattr(projections, "refresh_lots",
+                        lambda conn, keys: (refolded.append(set(keys)), original(conn, keys)))
+    container.ingest.append_events([produced("F1", [("C1", 5)], "P1")])
+    for kind, record, minutes in ((EventKind.RELEASED, "UD1", 100), (EventKind.HELD, "H1", 200),
+                                  (EventKind.HELD, "H2", 300)):  # the second hold: a conflict
+        container.ingest.append_events([status_event(kind, "F1", record, minutes)])
+    assert all((DEVICE, "F1") not in keys for keys in refolded[1:])  # folded, not refolded
+
+    def state() -> tuple[object, ...]:
+        with container.engine.connect() as conn:
+            return tuple(conn.execute(select(t.lot).where(t.lot.c.lot == "F1")).one())
+
+    with container.engine.connect() as conn:
+        status = conn.execute(select(t.lot.c.status, t.lot.c.status_conflicts)
+                              .where(t.lot.c.lot == "F1")).one()
+    assert tuple(status) == ("hold", 1)
+    container.ingest.append_events([status_event(EventKind.REJECTED, "F1", "RJ1", minutes=150)])
+    assert (DEVICE, "F1") in refolded[-1]  # earlier than the lot's last event: refolded
+    incremental = state()
+    rebuild(container.engine)
+    assert state() == incremental
+
+
 @pytest.mark.parametrize("table", ["event", "raw_record", "master_record"])
 @pytest.mark.parametrize(
     "statement", ["UPDATE {table} SET source_system = 'x'", "DELETE FROM {table}"]

@@ -7,6 +7,7 @@ event times and rework all happen, cut into random batches.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +47,14 @@ SIMPLE_KINDS = (
     EventKind.RECALLED,
     EventKind.PICKED,
 )
+STATUS_KINDS = (
+    EventKind.RELEASED,
+    EventKind.HELD,
+    EventKind.HOLD_RELEASED,
+    EventKind.REJECTED,
+    EventKind.RECALLED,
+    EventKind.SCRAPPED,
+)
 
 lot_refs = st.builds(
     LotRef,
@@ -70,8 +79,20 @@ def events(draw: st.DrawFn) -> CanonicalEvent:
         "biz_location": draw(st.sampled_from(LOCATIONS)),
     }
     shape = draw(
-        st.sampled_from(("simple", "produce", "consume", "move", "inspect", "error", "pack"))
+        st.sampled_from(
+            ("simple", "produce", "consume", "move", "inspect", "error", "pack", "decision")
+        )
     )
+    if shape == "decision":  # a status decision naming only the lot (or single units of it)
+        units = draw(st.lists(st.sampled_from(("S1", "S2")), max_size=1).map(tuple))
+        return CanonicalEvent(
+            kind=draw(st.sampled_from(STATUS_KINDS)),
+            lots=(
+                LotRef(gtin=draw(st.sampled_from(GTINS)), lot=draw(st.sampled_from(LOTS)),
+                       serials=units),
+            ),
+            **common,
+        )
     if shape == "produce":
         return CanonicalEvent(
             kind=EventKind.PRODUCED,
@@ -136,7 +157,9 @@ def snapshot(engine: object) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# TB_PROPERTY_EXAMPLES=400 for a longer search by hand; 40 keeps `make test` quick.
+@settings(max_examples=int(os.environ.get("TB_PROPERTY_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(
     sequence=st.lists(events(), min_size=1, max_size=25),
     cuts=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=25),

@@ -30,6 +30,7 @@ from tracebridge.store.bulk import chunks, datetime_param, in_list, in_pairs, in
 from tracebridge.store.driver import named_rows
 from tracebridge.store.event_log import CHUNK, StoredEvent, utc
 from tracebridge.store.facts import UNIT_HOLD_KINDS, facts_of
+from tracebridge.store.status_fold import fold_status, status_steps
 
 FACT_TABLES = {
     "lot_event": t.lot_event,
@@ -106,13 +107,18 @@ def apply(conn: Connection, stored: Sequence[StoredEvent]) -> None:
                 before=correction["declared_by_seq"],
             )
             retractions[correction["recorded_at"]].update(seqs)
+    withdrawn_lots: set[LotKey] = set()
     for when, withdrawn in sorted(retractions.items()):  # the earliest withdrawal wins
         lots, serials = _retract(conn, sorted(withdrawn), when)
-        touched_lots |= lots
+        withdrawn_lots |= lots
         touched_serials |= serials
+    touched_lots |= withdrawn_lots
 
-    refresh_lots(conn, touched_lots)
-    refresh_stock(conn, touched_lots)
+    steps = status_steps(rows.get("lot_event", []))
+    folded = fold_status(conn, {k: v for k, v in steps.items() if k not in withdrawn_lots})
+    moved = {(r["gtin"], r["lot"]) for r in rows.get("stock_move", [])}
+    refresh_lots(conn, touched_lots - folded)
+    refresh_stock(conn, touched_lots - (folded - moved))
     refresh_serials(conn, touched_serials)
     _set_position(conn, stored[-1].seq)
 
