@@ -25,6 +25,7 @@ from tracebridge.domain.events import (
     LotRef,
     Source,
 )
+from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS
 from tracebridge.settings import Settings
 from tracebridge.store import tables as t
 from tracebridge.store.rebuild import rebuild
@@ -47,14 +48,7 @@ SIMPLE_KINDS = (
     EventKind.RECALLED,
     EventKind.PICKED,
 )
-STATUS_KINDS = (
-    EventKind.RELEASED,
-    EventKind.HELD,
-    EventKind.HOLD_RELEASED,
-    EventKind.REJECTED,
-    EventKind.RECALLED,
-    EventKind.SCRAPPED,
-)
+STATUS_KINDS = tuple(sorted(STATUS_CHANGING_KINDS))
 
 lot_refs = st.builds(
     LotRef,
