@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from tracebridge.domain.events import CanonicalEvent
 from tracebridge.store import tables as t
-from tracebridge.store.bulk import datetime_param, insert_rows
+from tracebridge.store.bulk import datetime_param, insert_rows, placeholder
 from tracebridge.store.driver import Statement, as_utc
 
 
@@ -85,17 +85,13 @@ class Watermarks:
                 for key in new])
             self.stored.update(new)
         if moved:
-            m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            m = placeholder(conn)
             conn.exec_driver_sql(
                 f"UPDATE rule_watermark SET high_water = {m} WHERE source_system = {m}"
                 f" AND stream = {m} AND subject = {m}",
-                [(datetime_param(conn, _stored(self.marks[k])), *k) for k in moved])
+                [(datetime_param(conn, mark), *k) for k in moved
+                 if (mark := self.marks[k]) is not None])
         self.changed.clear()
-
-
-def _stored(mark: datetime | None) -> datetime:
-    assert mark is not None  # a changed key always has a mark
-    return mark
 
 
 def watermark_key(event: CanonicalEvent, stream: str) -> tuple[str, str, str]:

@@ -22,7 +22,8 @@ from sqlalchemy import JSON, Connection, DateTime, Table
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def _placeholder(conn: Connection) -> str:
+def placeholder(conn: Connection) -> str:
+    """The driver's positional parameter mark: ``?`` (SQLite) or ``%s`` (psycopg)."""
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
@@ -75,7 +76,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
             for position, convert in converted:
                 mutable[position] = convert(mutable[position])
             params[index] = tuple(mutable)
-    conn.exec_driver_sql(_insert_sql(table, columns, _placeholder(conn)), params)
+    conn.exec_driver_sql(_insert_sql(table, columns, placeholder(conn)), params)
 
 
 def _memoised(convert: Any) -> Any:
@@ -102,13 +103,13 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def in_list(conn: Connection, count: int) -> str:
-    mark = _placeholder(conn)
+    mark = placeholder(conn)
     return ", ".join(mark for _ in range(count))
 
 
 def in_pairs(conn: Connection, count: int) -> str:
     """``(?, ?), (?, ?) …`` for a row-value ``(a, b) IN (VALUES …)`` test."""
-    mark = _placeholder(conn)
+    mark = placeholder(conn)
     return ", ".join(f"({mark}, {mark})" for _ in range(count))
 
 

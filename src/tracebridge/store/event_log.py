@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Table, select, update
 
 from tracebridge.domain.events import CanonicalEvent, sha256_hex
-from tracebridge.store.bulk import in_list, insert_rows
+from tracebridge.store.bulk import in_list, insert_rows, placeholder
 from tracebridge.store.tables import chain_head, event
 
 GENESIS_HASH = "0" * 64
@@ -185,7 +185,7 @@ def _latest_versions(
     latest: dict[tuple[str, str], tuple[int, int]] = {}
     for system, record_ids in by_system.items():
         for part in chunked(sorted(record_ids)):
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            mark = placeholder(conn)
             sql = (
                 "SELECT source_record_id, version, seq FROM event WHERE source_system = "
                 f"{mark} AND source_record_id IN ({in_list(conn, len(part))})"

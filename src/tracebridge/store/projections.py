@@ -26,7 +26,14 @@ from tracebridge.dictionary.loader import load_dictionary
 from tracebridge.domain.events import EventKind
 from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS, LotStatus, fold
 from tracebridge.store import tables as t
-from tracebridge.store.bulk import chunks, datetime_param, in_list, in_pairs, insert_rows
+from tracebridge.store.bulk import (
+    chunks,
+    datetime_param,
+    in_list,
+    in_pairs,
+    insert_rows,
+    placeholder,
+)
 from tracebridge.store.driver import named_rows
 from tracebridge.store.event_log import CHUNK, StoredEvent, utc
 from tracebridge.store.facts import UNIT_HOLD_KINDS, facts_of
@@ -164,7 +171,7 @@ def _retract(conn: Connection, seqs: list[int], when: datetime) -> tuple[set[Lot
         serials.update(
             conn.exec_driver_sql(f"SELECT gtin, serial FROM serial_fact WHERE {live}", tuple(part))
         )
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        mark = placeholder(conn)
         for table in FACT_TABLES.values():
             conn.exec_driver_sql(
                 f"UPDATE {table.name} SET retracted_at = {mark} WHERE {live}", (stamp, *part)

@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 from tracebridge.domain.events import EventKind
 from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS, LotState, LotStatus, transition
 from tracebridge.errors import IllegalTransition
-from tracebridge.store.bulk import datetime_param
+from tracebridge.store.bulk import datetime_param, placeholder
 from tracebridge.store.driver import Statement, as_utc
 
 LotKey = tuple[str, str]
@@ -88,7 +88,7 @@ def fold_status(conn: Connection, steps: Mapping[LotKey, list[tuple[str, datetim
                                 datetime_param(conn, ordered[-1][1]), gtin, lot))
                 done.add((gtin, lot))
     if updates:
-        m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        m = placeholder(conn)
         conn.exec_driver_sql(
             f"UPDATE lot SET status = {m}, status_conflicts = {m}, last_event_time = {m}"
             f" WHERE gtin = {m} AND lot = {m}", updates)

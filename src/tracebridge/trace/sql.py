@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tracebridge.store.bulk import datetime_param
+from tracebridge.store.bulk import datetime_param, placeholder
 from tracebridge.store.driver import named_rows
 from tracebridge.store.event_log import CHUNK
 
@@ -48,7 +48,7 @@ def run(conn: Connection, sql: str, params: Sequence[Any] = (), *, named: bool =
 
 
 def mark(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return placeholder(conn)
 
 
 def padded(values: Sequence[Any]) -> list[Any]:
