@@ -110,7 +110,7 @@ test: venv lock-check lint ## Lint, then every test, on SQLite, PostgreSQL and R
 	exit $$rc
 
 bench: venv ## Run each benchmark script in bench/ (BENCH_ARGS="--scale 10" is passed to each)
-	@shopt -s nullglob; scripts=(bench/[!_]*.py); \
+	@shopt -s nullglob; scripts=(bench/bench_*.py); \
 	if (( ! $${#scripts[@]} )); then echo "make bench: no benchmark scripts in bench/" >&2; exit 1; fi; \
 	for script in "$${scripts[@]}"; do echo "== $$script"; $(BIN)/python "$$script" $(BENCH_ARGS); done
 

@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from tracebridge.domain.events import EventKind
@@ -221,12 +221,12 @@ class Stay:
 
 
 def environment_windows(steps: Sequence[Any], arrivals: Sequence[Crossing], keys: set[LotKey],
-                        *, as_of: datetime | None, margin: timedelta
-                        ) -> list[tuple[Window, Stay]]:
+                        *, until: datetime, margin: timedelta) -> list[tuple[Window, Stay]]:
     """Where and when each lot was processed (step times ± ``margin``) or held in stock.
 
     ``arrivals`` are the moments, in event-time order, each lot's stock at a location
-    rose above zero or fell back to it (``queries.crossings``).
+    rose above zero or fell back to it (``queries.crossings``). A stay not ended yet
+    runs to ``until`` (the trace's as-of time, or now).
     """
     stays: list[Stay] = []
     at_location: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
@@ -245,7 +245,6 @@ def environment_windows(steps: Sequence[Any], arrivals: Sequence[Crossing], keys
             since[key] = crossing.at
         elif key in since:
             stays.append(Stay(*key, "stored", since.pop(key), crossing.at))
-    until = as_of or datetime.now(UTC)
     for key, start in sorted(since.items()):
         stays.append(Stay(*key, "stored", start, max(start, until)))
     return [(Window(s.location, s.start, s.end), s) for s in stays]

@@ -12,13 +12,14 @@ stock balance that says when a lot was in a place), so a lot with thousands of
 movements costs a handful of rows, not thousands.
 
 Each function takes a whole set of lot keys and runs one query per chunk of keys,
-never one query per lot; the genealogy walk runs one query per level.
+never one query per lot; the genealogy walk runs one query per level. The statement
+templates are public: the trace benchmark loads whole tables with the same columns.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -55,8 +56,8 @@ class Edge:
     uom: str | None
 
 
-_EDGES = ("SELECT DISTINCT in_gtin, in_lot, out_gtin, out_lot, work_order, operation, quantity, "
-          "uom FROM genealogy_edge WHERE {keys} AND {valid}")
+EDGES = ("SELECT DISTINCT in_gtin, in_lot, out_gtin, out_lot, work_order, operation, quantity, "
+         "uom FROM genealogy_edge WHERE {keys} AND {valid}")
 
 
 def genealogy(conn: Connection, start: LotKey, *, direction: Literal["backward", "forward"],
@@ -75,7 +76,7 @@ def genealogy(conn: Connection, start: LotKey, *, direction: Literal["backward",
     while frontier:
         level += 1
         reached: list[LotKey] = []
-        for row in by_keys(conn, _EDGES, frontier, as_of, columns=columns,
+        for row in by_keys(conn, EDGES, frontier, as_of, columns=columns,
                            prefixes=("in_", "out_"), near=near):
             edge = Edge((row[0], row[1]), (row[2], row[3]), row[4], row[5], row[6], row[7])
             edges[edge] = None
@@ -84,21 +85,27 @@ def genealogy(conn: Connection, start: LotKey, *, direction: Literal["backward",
                 depth[key] = level
                 reached.append(key)
         frontier = reached
-    return depth, list(edges)
+    return depth, sorted(edges, key=edge_order)
+
+
+def edge_order(edge: Edge) -> tuple[object, ...]:
+    """Links in a stable order, whatever order the store returned them in."""
+    return (edge.input, edge.output, edge.work_order, edge.operation or "", edge.uom or "",
+            edge.quantity if edge.quantity is not None else float("-inf"))
 
 
 # ------------------------------------------------------------------------ lots
 
-_LOT_STATE = ("SELECT gtin, lot, origin, status, status_conflicts, manufactured, expiry, "
-              "quantity, uom, work_order, supplier, supplier_lot FROM lot WHERE {keys}")
+LOT_STATE = ("SELECT gtin, lot, origin, status, status_conflicts, manufactured, expiry, "
+             "quantity, uom, work_order, supplier, supplier_lot FROM lot WHERE {keys}")
 _LOT_FACTS = ("SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, "
               "source_system, supplier_lot, work_order, event_time FROM lot_event "
               "WHERE {keys} AND {valid} ORDER BY gtin, lot, event_time, event_seq")
 # No ORDER BY: it would steer the planner to the (gtin, lot, event_time) index and past
 # every shipment and packing record of the lot; the few rows are sorted here instead.
-_MILESTONES = ("SELECT gtin, lot, kind, actor, reason, event_time, event_seq FROM lot_event "
-               "WHERE {keys} AND {valid} AND role = 'subject' AND kind IN ("
-               + ", ".join(f"'{kind}'" for kind in MILESTONE_KINDS) + ")")
+MILESTONES = ("SELECT gtin, lot, kind, actor, reason, event_time, event_seq FROM lot_event "
+              "WHERE {keys} AND {valid} AND role = 'subject' AND kind IN ("
+              + ", ".join(f"'{kind}'" for kind in MILESTONE_KINDS) + ")")
 
 
 def lot_states(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
@@ -109,7 +116,7 @@ def lot_states(conn: Connection, keys: Collection[LotKey], as_of: datetime | Non
     """
     if as_of is None:
         return {(row.gtin, row.lot): row._asdict()
-                for row in by_keys(conn, _LOT_STATE, keys, None, prefixes=())}
+                for row in by_keys(conn, LOT_STATE, keys, None, prefixes=())}
     grouped: dict[LotKey, list[Fact]] = {}
     for row in by_keys(conn, _LOT_FACTS, keys, as_of):
         grouped.setdefault((row.gtin, row.lot), []).append(row)
@@ -120,21 +127,21 @@ def milestones(conn: Connection, keys: Collection[LotKey], as_of: datetime | Non
                ) -> dict[LotKey, list[Fact]]:
     """Receipts and status changes of each lot, in event-time order."""
     out: dict[LotKey, list[Fact]] = {}
-    rows = by_keys(conn, _MILESTONES, keys, as_of)
+    rows = by_keys(conn, MILESTONES, keys, as_of)
     rows.sort(key=lambda r: (r.gtin, r.lot, r.event_time, r.event_seq))
     for row in rows:
         out.setdefault((row.gtin, row.lot), []).append(row)
     return out
 
 
-_INSPECTIONS = ("SELECT gtin, lot, stage, characteristic, result, measured, lower, upper, unit, "
-                "inspector, inspection_id, event_time, event_seq FROM inspection_fact "
-                "WHERE {keys} AND {valid} ORDER BY event_time, event_seq")
+INSPECTIONS = ("SELECT gtin, lot, stage, characteristic, result, measured, lower, upper, unit, "
+               "inspector, inspection_id, event_time, event_seq FROM inspection_fact "
+               "WHERE {keys} AND {valid} ORDER BY event_time, event_seq")
 
 
 def inspections(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
                 ) -> list[Fact]:
-    return list(by_keys(conn, _INSPECTIONS, keys, as_of))
+    return list(by_keys(conn, INSPECTIONS, keys, as_of))
 
 
 def _moment(value: datetime | str) -> datetime:
@@ -155,16 +162,20 @@ class Step:
     event_time: datetime
 
 
-_OPERATIONS = ("SELECT gtin, lot, work_order, operation, kind, equipment, operator, location, "
-               "sensor, event_time FROM operation_fact WHERE {keys} AND {valid} "
-               "ORDER BY event_time, event_seq")
+OPERATIONS = ("SELECT gtin, lot, work_order, operation, kind, equipment, operator, location, "
+              "sensor, event_time, event_seq FROM operation_fact WHERE {keys} AND {valid} "
+              "ORDER BY event_time, event_seq")
 
 
 def operations(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
                ) -> list[Step]:
-    return [Step(r.gtin, r.lot, r.work_order, r.operation, r.kind, r.equipment, r.operator,
-                 r.location, _sensor(r.sensor), _moment(r.event_time))
-            for r in by_keys(conn, _OPERATIONS, keys, as_of)]
+    return [step(r) for r in by_keys(conn, OPERATIONS, keys, as_of)]
+
+
+def step(row: Fact) -> Step:
+    """An ``operation_fact`` row as read (sensor JSON decoded, time parsed)."""
+    return Step(row.gtin, row.lot, row.work_order, row.operation, row.kind, row.equipment,
+                row.operator, row.location, _sensor(row.sensor), _moment(row.event_time))
 
 
 def _sensor(value: object) -> list[dict[str, Any]]:
@@ -186,37 +197,51 @@ class Holding:
     uom: str | None
 
 
-_STOCK_NOW = ("SELECT gtin, lot, location, source_system, quantity, uom FROM stock "
-              "WHERE {keys}")
+STOCK_NOW = ("SELECT gtin, lot, location, source_system, quantity, uom FROM stock "
+             "WHERE {keys}")
 _STOCK_AS_OF = ("SELECT gtin, lot, location, source_system, SUM(delta) AS quantity, "
                 "MAX(uom) AS uom FROM stock_move WHERE {keys} AND {valid} "
                 "GROUP BY gtin, lot, location, source_system")
-_STOCK_SYSTEMS = ("SELECT DISTINCT gtin, lot, source_system FROM stock_move "
-                  "WHERE {keys} AND {valid}")
+STOCK_SYSTEMS = ("SELECT DISTINCT gtin, lot, source_system FROM stock_move "
+                 "WHERE {keys} AND {valid}")
 
 
 def stock(conn: Connection, keys: Collection[LotKey], as_of: datetime | None, preferred: str
           ) -> list[Holding]:
-    """Stock on hand per lot and location, from each lot's system of record.
+    """Stock on hand per lot and location, from each lot's system of record."""
+    template = STOCK_NOW if as_of is None else _STOCK_AS_OF
+    rows = by_keys(conn, template, keys, as_of, named=False,
+                   prefixes=() if as_of is None else ("",))
+    return stock_of_record(rows, preferred, lambda undecided: _moved_by(conn, undecided, as_of))
+
+
+def _moved_by(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
+              ) -> dict[LotKey, set[str]]:
+    systems: dict[LotKey, set[str]] = {}
+    for r in by_keys(conn, STOCK_SYSTEMS, keys, as_of):
+        systems.setdefault((r.gtin, r.lot), set()).add(r.source_system)
+    return systems
+
+
+def stock_of_record(rows: Iterable[Sequence[Any]], preferred: str,
+                    moved_by: Callable[[set[LotKey]], dict[LotKey, set[str]]]
+                    ) -> list[Holding]:
+    """The non-zero ``(gtin, lot, location, system, quantity, uom)`` rows of each lot's
+    system of record.
 
     The system of record is ``preferred`` when it has any stock movement for the lot
-    (even if they net to zero), else the first other system with movements.
+    (even if they net to zero), else the first other system with movements; only for
+    lots without ``preferred`` stock is ``moved_by`` asked which systems moved them.
     """
-    template = _STOCK_NOW if as_of is None else _STOCK_AS_OF
     held = sorted((gtin, lot, location, system, round(quantity, 6), uom)
-                  for gtin, lot, location, system, quantity, uom
-                  in by_keys(conn, template, keys, as_of, named=False,
-                             prefixes=() if as_of is None else ("",))
+                  for gtin, lot, location, system, quantity, uom in rows
                   if abs(quantity) > _ZERO)
     with_preferred = {(h[0], h[1]) for h in held if h[3] == preferred}
     undecided = {(h[0], h[1]) for h in held} - with_preferred
     chosen = dict.fromkeys(with_preferred, preferred)
     if undecided:
-        systems: dict[LotKey, set[str]] = {}
-        for r in by_keys(conn, _STOCK_SYSTEMS, undecided, as_of):
-            systems.setdefault((r.gtin, r.lot), set()).add(r.source_system)
         chosen.update({key: preferred if preferred in found else min(found)
-                       for key, found in systems.items()})
+                       for key, found in moved_by(undecided).items()})
     return [Holding(*h) for h in held if chosen.get((h[0], h[1])) == h[3]]
 
 
@@ -231,26 +256,34 @@ class Crossing:
     at: datetime
 
 
-_MOVES = ("SELECT gtin, lot, location, source_system, delta, event_time FROM stock_move "
-          "WHERE {keys} AND {valid} ORDER BY event_time, event_seq")
+MOVES = ("SELECT gtin, lot, location, source_system, delta, event_time, event_seq "
+         "FROM stock_move WHERE {keys} AND {valid} ORDER BY event_time, event_seq")
 
 
 def crossings(conn: Connection, keys: Collection[LotKey], as_of: datetime | None,
               preferred: str) -> list[Crossing]:
     """When each lot's stock (system of record) arrived at and left each location.
 
-    A fold of the movements in event-time order: only the ones that take the running
-    balance at a location above zero, or back to it, are kept.
+    Folded here, not in SQL: a window-function query that returned only the crossings
+    measured twice as slow on SQLite as fetching the moves and folding them.
     """
-    moves = list(by_keys(conn, _MOVES, keys, as_of, named=False))
+    return fold_crossings(by_keys(conn, MOVES, keys, as_of, named=False), preferred)
+
+
+def fold_crossings(moves: Sequence[Sequence[Any]], preferred: str) -> list[Crossing]:
+    """The moves ``(gtin, lot, location, system, delta, event_time, …)``, in event-time order,
+    that take a lot's running balance at a location above zero or back to it.
+
+    Only the lot's system of record counts: ``preferred`` when it has moves of the lot.
+    """
     systems: dict[LotKey, set[str]] = {}
-    for gtin, lot, _, system, _, _ in moves:
+    for gtin, lot, _, system, *_ in moves:
         systems.setdefault((gtin, lot), set()).add(system)
     chosen = {key: preferred if preferred in found else min(found)
               for key, found in systems.items()}
     balance: dict[tuple[str, str, str], float] = {}
     out = []
-    for gtin, lot, location, system, delta, event_time in moves:
+    for gtin, lot, location, system, delta, event_time, *_ in moves:
         if system != chosen[(gtin, lot)]:
             continue
         key = (gtin, lot, location)
@@ -266,13 +299,13 @@ def crossings(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
 
 _SHIPMENT_COLUMNS = ("gtin, lot, shipment, kind, sscc, serial, quantity, uom, party, "
                      "from_location, source_system, event_time, event_seq")
-_SHIPMENTS = (f"SELECT {_SHIPMENT_COLUMNS} FROM shipment_line WHERE {{keys}} AND {{valid}} "
-              "ORDER BY event_time, event_seq")
+SHIPMENTS = (f"SELECT {_SHIPMENT_COLUMNS} FROM shipment_line WHERE {{keys}} AND {{valid}} "
+             "ORDER BY event_time, event_seq")
 
 
 def shipment_rows(conn: Connection, keys: Collection[LotKey], as_of: datetime | None
                   ) -> list[Fact]:
-    return list(by_keys(conn, _SHIPMENTS, keys, as_of))
+    return list(by_keys(conn, SHIPMENTS, keys, as_of))
 
 
 _PARENTS = "SELECT parent FROM aggregation_edge WHERE child IN ({values}) AND {valid}"

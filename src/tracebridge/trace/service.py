@@ -3,7 +3,8 @@
 ``TraceService(engine).trace("/01/09506000134352/10/A1")`` returns a
 :class:`~tracebridge.trace.model.TraceResult`. The genealogy is walked breadth-first, one
 query per level; the details of the whole closure then come from a handful of batched
-queries (``trace.queries``). State now (lot status, stock) is read from the state
+queries (``trace.queries``), all through the ``TraceReads`` port (``trace.reads``), so
+the assembly does not know where its rows come from. State now (lot status, stock) is read from the state
 projections; as of an earlier time it is folded from the facts valid then, with the same
 fold the projections use — ``test_trace_now_equals_the_fold_of_the_facts_in_force``
 holds the two to the same answer.
@@ -15,7 +16,7 @@ their own view of the same goods, and adding them up would count everything twic
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,8 +50,8 @@ from tracebridge.trace.model import (
     TraceResult,
 )
 from tracebridge.trace.queries import Fact, LotKey, at_utc
+from tracebridge.trace.reads import DatabaseReads, TraceReads
 from tracebridge.trace.reference import Resolved, lot_link, resolve, serial_link
-from tracebridge.trace.sql import master
 
 _STATUS_VALUES = {kind.value for kind in STATUS_CHANGING_KINDS} | {EventKind.HOLD_RELEASED.value}
 _RECEIVED = EventKind.RECEIVED.value
@@ -61,8 +62,10 @@ class TraceService:
 
     def __init__(self, engine: Engine, *, system_of_record: str = "wms",
                  environment_limits: Mapping[str, tuple[float | None, float | None]] | None = None,
-                 processing_margin: timedelta = timedelta(minutes=30)) -> None:
+                 processing_margin: timedelta = timedelta(minutes=30),
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.engine = engine
+        self.clock = clock  # "now", where a lot's stay at a location has not ended yet
         self.system_of_record = system_of_record
         self.environment_limits: q.Limits = dict(environment_limits or {})
         self.processing_margin = processing_margin
@@ -79,7 +82,12 @@ class TraceService:
             else as_of.astimezone(UTC))
         with self._snapshot() as conn:
             resolved = resolve(conn, ref, as_of=when)
-            return _Trace(self, conn, resolved, when).run(ref, direction)
+            return self.assemble(DatabaseReads(conn), resolved, ref, direction, when)
+
+    def assemble(self, reads: TraceReads, resolved: Resolved, ref: str, direction: Direction,
+                 as_of: datetime | None = None) -> TraceResult:
+        """The trace of an already resolved reference, from ``reads``."""
+        return _Trace(self, reads, resolved, as_of).run(ref, direction)
 
     def _snapshot(self) -> AbstractContextManager[Connection]:
         """One consistent read: every query sees the same committed state."""
@@ -87,29 +95,29 @@ class TraceService:
 
 
 class _Trace:
-    def __init__(self, service: TraceService, conn: Connection, resolved: Resolved,
+    def __init__(self, service: TraceService, reads: TraceReads, resolved: Resolved,
                  as_of: datetime | None) -> None:
         self.service = service
-        self.conn = conn
+        self.reads = reads
         self.resolved = resolved
         self.as_of = as_of
         self.subject_key: LotKey = (resolved.gtin, resolved.lot)
         self.notes: list[Note] = [Note(code="reference", message=m) for m in resolved.notes]
 
     def run(self, ref: str, direction: Direction) -> TraceResult:
-        conn, as_of, key = self.conn, self.as_of, self.subject_key
+        reads, as_of, key = self.reads, self.as_of, self.subject_key
         serial = self.resolved.serial
-        back_depth, back_edges = ({key: 0}, []) if direction == "forward" else q.genealogy(
-            conn, key, direction="backward", as_of=as_of)
+        back_depth, back_edges = ({key: 0}, []) if direction == "forward" else (
+            reads.genealogy(key, direction="backward", as_of=as_of))
         fwd_depth, fwd_edges = ({key: 0}, []) if direction == "backward" or serial else (
-            q.genealogy(conn, key, direction="forward", as_of=as_of))
+            reads.genealogy(key, direction="forward", as_of=as_of))
         closure = set(back_depth) | set(fwd_depth)
-        self.states = q.lot_states(conn, closure, as_of)
-        self.milestones = q.milestones(conn, closure, as_of)
+        self.states = reads.lot_states(closure, as_of)
+        self.milestones = reads.milestones(closure, as_of)
         checked = set(back_depth) if direction != "forward" else {key}
-        found = q.inspections(conn, checked, as_of)
+        found = reads.inspections(checked, as_of)
         made = [k for k in back_depth if self.states.get(k, {}).get("origin") == "produced"]
-        steps = q.operations(conn, made, as_of) if direction != "forward" else []
+        steps = reads.operations(made, as_of) if direction != "forward" else []
         shipped = self._shipments(fwd_depth) if direction != "backward" else []
         self._load_master(closure, {r.party for r in shipped if r.party})
         own = [_inspection(r) for r in found if (r.gtin, r.lot) == key]
@@ -133,10 +141,11 @@ class _Trace:
 
     def _backward(self, depth: dict[LotKey, int], edges: list[q.Edge], found: list[Fact],
                   steps: list[q.Step]) -> Backward:
-        arrivals = q.crossings(self.conn, depth, self.as_of, self.service.system_of_record)
-        windows = environment_windows(steps, arrivals, set(depth), as_of=self.as_of,
+        arrivals = self.reads.crossings(depth, self.as_of, self.service.system_of_record)
+        windows = environment_windows(steps, arrivals, set(depth),
+                                      until=self.as_of or self.service.clock(),
                                       margin=self.service.processing_margin)
-        readings = q.environment(self.conn, [w for w, _ in windows],
+        readings = self.reads.environment([w for w, _ in windows],
                                  self.service.environment_limits, self.as_of)
         return Backward(
             lots=self._nodes(depth), links=[_link(e) for e in edges],
@@ -149,12 +158,12 @@ class _Trace:
         """The forward lots' shipment rows from each lot's system of record."""
         serial = self.resolved.serial
         if serial is not None:
-            ssccs = q.containers(self.conn, f"{self.resolved.gtin}/{serial}", self.as_of)
-            rows = q.serial_shipment_rows(self.conn, self.resolved.gtin, serial, ssccs,
+            ssccs = self.reads.containers(f"{self.resolved.gtin}/{serial}", self.as_of)
+            rows = self.reads.serial_shipment_rows(self.resolved.gtin, serial, ssccs,
                                           self.as_of)
             self._serial_note(serial)
         else:
-            rows = q.shipment_rows(self.conn, depth, self.as_of)
+            rows = self.reads.shipment_rows(depth, self.as_of)
         preferred = self.service.system_of_record
         chosen = system_of_record_rows(rows, preferred)
         for gtin, lot, system in sorted({(r.gtin, r.lot, r.source_system) for r in chosen
@@ -167,7 +176,7 @@ class _Trace:
     def _forward(self, depth: dict[LotKey, int], edges: list[q.Edge], chosen: list[Fact]
                  ) -> Forward:
         stock = [] if self.resolved.serial is not None else stock_positions(
-            q.stock(self.conn, depth, self.as_of, self.service.system_of_record))
+            self.reads.stock(depth, self.as_of, self.service.system_of_record))
         lines = merge_shipments(chosen, depth, self.parties)
         returned = [line for line in lines if line.kind == EventKind.RETURNED.value]
         if returned:
@@ -234,13 +243,13 @@ class _Trace:
                     "event(s) did not fit the lot status rules and were skipped.")))
 
     def _serial_note(self, serial: str) -> None:
-        last = q.serial_last_seen(self.conn, self.resolved.gtin, serial, self.as_of)
+        last = self.reads.serial_last_seen(self.resolved.gtin, serial, self.as_of)
         if last is not None:
             where = last.party or last.location or "an unrecorded place"
             self.notes.append(Note(code="serial-last-seen", message=(
                 f"Unit {serial}: last event {last.kind!r} at {where} "
                 f"({at_utc(last.event_time)}).")))
-        hold = q.serial_hold(self.conn, self.resolved.gtin, serial, self.as_of)
+        hold = self.reads.serial_hold(self.resolved.gtin, serial, self.as_of)
         if hold is not None and hold.kind == EventKind.HELD.value:
             self.notes.append(Note(code="serial-on-hold", message=(
                 f"Unit {serial} is on hold on its own since {at_utc(hold.event_time)}: it must "
@@ -251,7 +260,7 @@ class _Trace:
     def _load_master(self, closure: set[LotKey], parties: set[str]) -> None:
         """Products, suppliers and consignees named in the trace: one read."""
         suppliers = {s["supplier"] for s in self.states.values() if s["supplier"]}
-        found = master(self.conn, {"product": {g for g, _ in closure}, "supplier": suppliers,
+        found = self.reads.master({"product": {g for g, _ in closure}, "supplier": suppliers,
                                    "party": parties})
         self.product_names = {g: _text(found.get(f"product/{g}", {}).get("name"))
                               for g in {g for g, _ in closure}}
