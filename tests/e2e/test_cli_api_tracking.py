@@ -110,3 +110,38 @@ def test_req41_api_masks_patient_identity_unless_reveal_is_asked(
     assert without["state"] == "at-distributor" and without["patient"] is None
     missing = client.get(f"/tracking/01/{PORT}/21/NOPE")
     assert missing.status_code == 404 and missing.json()["code"] == "not-found"
+
+
+def test_a_hospital_posts_its_reports_as_csv_and_a_two_line_address_stays_whole(
+        client: TestClient) -> None:
+    """The REST connector takes a CSV mapping's records as ``text/csv``, cut as a file is:
+    a quoted field may span lines, and a bad report is a per-record 422 while the good one
+    is stored (REQ 41 data arriving by the hospital's own integration)."""
+    import io
+
+    from pydantic import SecretStr
+
+    container = client.app.state.container  # type: ignore[attr-defined]
+    container.settings.api_keys = {"device-tracking": SecretStr("hospital-secret")}
+    key = {"X-API-Key": "hospital-secret"}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows([report("P001", patient_address="苏州市人民路 1 号\n2 栋 301 室"),
+                      report("P002", patient_name="")])
+    body = out.getvalue().encode("utf-8")
+
+    wrong_type = client.post("/ingest/device-tracking", content=body,
+                             headers={**key, "Content-Type": "application/json"})
+    assert wrong_type.status_code == 415 and "text/csv" in wrong_type.json()["message"]
+
+    posted = client.post("/ingest/device-tracking", content=body,
+                         headers={**key, "Content-Type": "text/csv; charset=utf-8"})
+    assert posted.status_code == 422, posted.text
+    answer = posted.json()
+    assert (answer["received"], answer["accepted"], answer["rejected"]) == (2, 1, 1)
+    [error] = answer["errors"]
+    assert error["index"] == 1 and error["origin"].endswith(":4")  # the address took two lines
+    assert error["errors"][0]["field"] == "patient_name"
+    revealed = client.get(f"/tracking/01/{PORT}/21/P001", params={"reveal": "true"}).json()
+    assert revealed["patient"]["address"] == "苏州市人民路 1 号\n2 栋 301 室"

@@ -235,3 +235,73 @@ def test_a_kept_payload_of_every_format_parses_back_to_the_same_fields(tmp_path:
         for raw in m.read(tmp_path / name):
             again = m.parse_payload(raw.record_type, raw.payload)
             assert (again.fields, again.problem) == (raw.fields, None), kind
+
+
+# ---------------------------------------------------------------- CSV records over several lines
+
+
+def _csv_records_of(text: bytes, delimiter: str = ",") -> list[tuple[int, dict[str, object],
+                                                                   str | None]]:
+    import io
+
+    from tracebridge.mapping.sources import csv_chunks
+
+    return [(number, fields, problem)
+            for _, number, fields, problem in csv_chunks(io.BytesIO(text), "utf-8", delimiter)]
+
+
+def test_a_quoted_field_may_hold_line_breaks_and_the_next_record_keeps_its_line() -> None:
+    text = ('id,note,qty\r\n'
+            'NC-1,"Burr on the luer lock\r\nfound at final inspection, ""rework"" ordered",5\r\n'
+            'NC-2,plain,7\r\n').encode()
+    assert _csv_records_of(text) == [
+        (2, {"id": "NC-1", "note": 'Burr on the luer lock\r\nfound at final inspection, '
+                                   '"rework" ordered', "qty": "5"}, None),
+        (4, {"id": "NC-2", "note": "plain", "qty": "7"}, None),
+    ]
+
+
+def test_a_stray_quote_spoils_only_its_own_line() -> None:
+    from tracebridge.mapping.sources import MAX_RECORD_LINES
+
+    lines = ['id,note', 'A1,"never closed'] + [f"A{n},fine" for n in range(2, MAX_RECORD_LINES + 5)]
+    found = _csv_records_of(("\n".join(lines) + "\n").encode())
+    assert found[0][0] == 2 and found[0][1] == {} and "unbalanced quotes" in str(found[0][2])
+    assert [(n, f) for n, f, _ in found[1:]] == [
+        (n + 1, {"id": f"A{n}", "note": "fine"}) for n in range(2, MAX_RECORD_LINES + 5)]
+
+
+def test_a_quote_inside_an_unquoted_field_is_a_character_as_csv_reads_it() -> None:
+    text = 'id,size,qty\nP1,5" screen,2\nP2,7,3\n'.encode()
+    assert [f for _, f, _ in _csv_records_of(text)] == [
+        {"id": "P1", "size": '5" screen', "qty": "2"}, {"id": "P2", "size": "7", "qty": "3"}]
+
+
+def test_a_multi_line_record_kept_as_a_dead_letter_parses_back_the_same(tmp_path: Path) -> None:
+    m = mapping(tmp_path, "format: csv", JSONL_TYPE)
+    (tmp_path / "in.csv").write_bytes(b'id,note\nR1,"two\nlines"\nR2,x\n')
+    raws = list(m.read(tmp_path / "in.csv"))
+    assert [r.origin.rsplit("/", 1)[-1] for r in raws] == ["in.csv:2", "in.csv:4"]
+    again = m.parse_payload(raws[0].record_type, raws[0].payload)
+    assert (again.fields, again.problem) == ({"id": "R1", "note": "two\nlines"}, None)
+
+
+_CELL = st.text(alphabet=st.sampled_from(list('ab ,;"\r\n\t批号')), max_size=12)
+
+
+@settings(max_examples=200)
+@given(rows=st.lists(st.lists(_CELL, min_size=3, max_size=3), min_size=1, max_size=8),
+       delimiter=st.sampled_from([",", ";", "\t"]))
+def test_csv_written_by_the_csv_module_reads_back_record_by_record(
+        rows: list[list[str]], delimiter: str) -> None:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(["c1", "c2", "c3"])
+    writer.writerows(rows)
+    found = _csv_records_of(out.getvalue().encode(), delimiter)
+    assert [problem for _, _, problem in found] == [None] * len(rows)
+    assert [fields for _, fields, _ in found] == [
+        dict(zip(["c1", "c2", "c3"], row, strict=True)) for row in rows]

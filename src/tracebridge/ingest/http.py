@@ -1,7 +1,9 @@
-"""The REST connector: a source system posts a batch of JSON records to ``/ingest/{source}``.
+"""The REST connector: a source system posts a batch of records to ``/ingest/{source}``.
 
-The body is either a JSON object ``{"records": [{...}, ...]}`` or JSON Lines (one record
-a line, with ``Content-Type: application/x-ndjson``). Every record keeps its exact bytes:
+For a JSON mapping the body is either a JSON object ``{"records": [{...}, ...]}`` or JSON
+Lines (one record a line, with ``Content-Type: application/x-ndjson``); for a CSV mapping
+it is the CSV text itself, header line first (``Content-Type: text/csv``), cut into
+records exactly as a file of that mapping would be. Every record keeps its exact bytes:
 the slice of the body that held the array element, or the line — nothing is re-serialised.
 A body that cannot be cut into records at all is kept whole, as one raw record that goes
 to the dead letters as ``malformed-record``, so even garbage is never lost.
@@ -44,12 +46,17 @@ from tracebridge.settings import Settings
 JSON_LINES_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
                     "application/x-jsonlines", "application/jsonlines", "application/json-lines")
 JSON_FORMATS = ("jsonl", "json")
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "")
 _WHITESPACE = " \t\r\n"
 _DECODER = json.JSONDecoder()
 
 
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
 def is_json_lines(content_type: str | None) -> bool:
-    return (content_type or "").split(";")[0].strip().lower() in JSON_LINES_TYPES
+    return media_type(content_type) in JSON_LINES_TYPES
 
 
 def source_mapping(settings: Settings, source: str) -> SourceMapping:
@@ -218,36 +225,62 @@ class HttpIngest:
             raise PayloadTooLarge(f"the batch is {len(body):,} bytes; at most "
                                   f"{self.settings.max_batch_bytes:,} are accepted per request")
         mapping = source_mapping(self.settings, source)
-        if mapping.format not in JSON_FORMATS or mapping.source_system != source:
+        if mapping.source_system != source:
             raise UnsupportedSource(
-                f"source '{source}' maps '{mapping.format}' records of source "
-                f"'{mapping.source_system}' (mapping '{mapping.mapping_id}'); posting needs a "
-                "JSON or JSON Lines mapping of the same source")
+                f"source '{source}' is mapped by '{mapping.mapping_id}', which maps records of "
+                f"source '{mapping.source_system}'; posting needs a mapping of the same source")
         kind = record_type or mapping.record_types[0]
         if kind not in mapping.record_types:
             raise NotFound(f"source '{source}' has no record type '{kind}'",
                            suggestions=list(mapping.record_types))
-        pieces = split_records(body, json_lines=is_json_lines(content_type))
-        if pieces is not None and len(pieces) > self.settings.max_batch_records:
-            raise PayloadTooLarge(f"the batch has {len(pieces):,} records; at most "
-                                  f"{self.settings.max_batch_records:,} are accepted per request")
         request_id = uuid.uuid4().hex
         prefix = f"http/{source}/{request_id}"
-        origins: dict[str, int | None] = {}
-        records: list[RawRecord] = []
-        if pieces is None:  # kept whole: the mapping rejects it as a malformed record
-            origins[f"{prefix}#body"] = None
-            records.append(RawRecord(
-                source, kind, body, f"{prefix}#body", {},
-                problem="the body is not a JSON object with a 'records' array (nor JSON Lines "
-                        "with Content-Type application/x-ndjson); it is kept whole"))
-        for index, payload in enumerate(pieces or []):
-            origins[f"{prefix}#{index}"] = index
-            fields, problem = _parsed(payload)
-            records.append(RawRecord(source, kind, payload, f"{prefix}#{index}", fields,
-                                     problem=problem))
+        if mapping.format_of(kind) == "csv":
+            records = self._csv_records(mapping, kind, body, content_type, prefix)
+        elif mapping.format_of(kind) in JSON_FORMATS:
+            records = self._json_records(kind, body, content_type, prefix, source)
+        else:
+            raise UnsupportedSource(
+                f"source '{source}' maps '{mapping.format_of(kind)}' records (mapping "
+                f"'{mapping.mapping_id}'); posting needs a JSON, JSON Lines or CSV mapping")
+        origins: dict[str, int | None] = {
+            r.origin: None if r.origin.endswith("#body") else i for i, r in enumerate(records)}
         mapper = _RecordingMapper(mapping, origins)
         # One batch for the whole request: a crash keeps all of it or none of it.
         one_transaction = IngestService(self.service.engine, batch_size=max(len(records), 1))
         summary = one_transaction.ingest_records(mapper, records)
         return BatchResult(request_id, source, kind, summary, mapper.errors)
+
+    def _limit(self, count: int) -> None:
+        if count > self.settings.max_batch_records:
+            raise PayloadTooLarge(f"the batch has {count:,} records; at most "
+                                  f"{self.settings.max_batch_records:,} are accepted per request")
+
+    def _csv_records(self, mapping: SourceMapping, kind: str, body: bytes,
+                     content_type: str | None, prefix: str) -> list[RawRecord]:
+        if media_type(content_type) not in CSV_TYPES:
+            raise UnsupportedSource(
+                f"record type '{kind}' reads CSV: post the CSV text, header line first, with "
+                f"Content-Type: text/csv (got {content_type!r})")
+        try:
+            records = list(mapping.read_body(body, record_type=kind, origin=prefix))
+        except MappingError as error:
+            raise UnsupportedSource(error.message) from error
+        self._limit(len(records))
+        return records
+
+    def _json_records(self, kind: str, body: bytes, content_type: str | None, prefix: str,
+                      source: str) -> list[RawRecord]:
+        pieces = split_records(body, json_lines=is_json_lines(content_type))
+        if pieces is None:  # kept whole: the mapping rejects it as a malformed record
+            return [RawRecord(
+                source, kind, body, f"{prefix}#body", {},
+                problem="the body is not a JSON object with a 'records' array (nor JSON Lines "
+                        "with Content-Type application/x-ndjson); it is kept whole")]
+        self._limit(len(pieces))
+        records = []
+        for index, payload in enumerate(pieces):
+            fields, problem = _parsed(payload)
+            records.append(RawRecord(source, kind, payload, f"{prefix}#{index}", fields,
+                                     problem=problem))
+        return records

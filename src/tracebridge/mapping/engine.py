@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -32,7 +33,14 @@ from tracebridge.mapping.compiler import expect_keys
 from tracebridge.mapping.joins import LookupCache, attach, unmatched
 from tracebridge.mapping.record_types import Case, RecordType
 from tracebridge.mapping.records import FieldError, MappedRecord, RawRecord, RecordRejected
-from tracebridge.mapping.sources import parse_payload, read_source, resolve_encoding
+from tracebridge.mapping.sources import (
+    DETECT_BYTES,
+    csv_chunks,
+    detect_encoding,
+    parse_payload,
+    read_source,
+    resolve_encoding,
+)
 from tracebridge.mapping.values import CompileContext, Fields, Problem, compile_path
 from tracebridge.mapping.yaml_source import LineDict, load_yaml_text
 
@@ -80,6 +88,10 @@ class Mapping:
     def record_types(self) -> list[str]:
         return list(self._types)
 
+    def format_of(self, record_type: str) -> str:
+        """The format ``record_type`` reads (the mapping's own unless the type overrides it)."""
+        return self._types[record_type].source.kind
+
     def record_type_for(self, path: Path) -> str | None:
         """The record type reading ``path``; ``None`` for a lookup file (read by joins)."""
         for name, record_type in self._types.items():
@@ -111,6 +123,26 @@ class Mapping:
                 payload, fields = attach(chosen.joins, self._lookup_cache, path.parent,
                                          payload, fmt.encoding, fields)
             yield RawRecord(self.source_system, name, payload, f"{origin_prefix}:{position}",
+                            fields, self._record_key(chosen, fields), problem)
+
+    def read_body(self, body: bytes, *, record_type: str, origin: str) -> Iterator[RawRecord]:
+        """Cut a posted CSV body (header line first) into raw records, as :meth:`read` cuts
+        a file of ``record_type``; origins are ``{origin}:{line}``.
+
+        ``MappingError`` unless the record type reads CSV without joins (the files a join
+        looks up are beside a file, and a posted body has none).
+        """
+        chosen = self._types.get(record_type)
+        if chosen is None or chosen.source.kind != "csv" or chosen.joins:
+            raise MappingError(f"record type '{record_type}' of mapping '{self.mapping_id}' "
+                               "does not read CSV on its own; a posted CSV body needs one "
+                               "that does")
+        encoding = chosen.source.encoding
+        if encoding == "auto":
+            encoding = detect_encoding(body[:DETECT_BYTES])
+        for payload, position, fields, problem in csv_chunks(
+                io.BytesIO(body), encoding, chosen.source.delimiter):
+            yield RawRecord(self.source_system, record_type, payload, f"{origin}:{position}",
                             fields, self._record_key(chosen, fields), problem)
 
     def parse_payload(self, record_type: str, payload: bytes) -> RawRecord:

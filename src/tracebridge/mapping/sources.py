@@ -20,18 +20,18 @@ import codecs
 import csv
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tracebridge.errors import MappingError
 
 FORMATS = ("csv", "jsonl", "json", "xml", "xlsx")
 # GBK and GB2312 are subsets of GB18030: decoding as GB18030 never loses a GBK file's text.
 _ALIASES = {"gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030", "utf8": "utf-8"}
-_DETECT_BYTES = 1 << 20
+DETECT_BYTES = 1 << 20
 
 Chunk = tuple[bytes, int, dict[str, Any], str | None]
 
@@ -77,7 +77,7 @@ def resolve_encoding(path: Path, fmt: SourceFormat) -> SourceFormat:
     if fmt.encoding != "auto":
         return fmt
     with path.open("rb") as probe:
-        return replace(fmt, encoding=detect_encoding(probe.read(_DETECT_BYTES)))
+        return replace(fmt, encoding=detect_encoding(probe.read(DETECT_BYTES)))
 
 
 def read_source(path: Path, fmt: SourceFormat) -> Iterator[Chunk]:
@@ -105,33 +105,113 @@ def split_csv_line(text: str, delimiter: str) -> list[str] | None:
 
 def _csv(path: Path, encoding: str, delimiter: str) -> Iterator[Chunk]:
     with path.open("rb") as source:
-        header = source.readline().rstrip(b"\r\n")
-        if header.startswith(codecs.BOM_UTF8):
-            header = header[3:]
-        header_problem = None
-        try:
-            columns = [c.strip() for c in split_csv_line(header.decode(encoding), delimiter) or []]
-        except UnicodeDecodeError as e:
-            columns, header_problem = [], (f"the header line is not {encoding} text ({e.reason} "
-                                           f"at byte {e.start}); declare the file's encoding")
-        width = len(columns)
-        for number, line in enumerate(source, start=2):
-            payload = line.rstrip(b"\r\n")
-            if not payload.strip():
-                continue
-            problem = header_problem
-            fields: dict[str, Any] = {}
+        yield from csv_chunks(source, encoding, delimiter)
+
+
+def csv_chunks(source: BinaryIO, encoding: str, delimiter: str) -> Iterator[Chunk]:
+    """The records of CSV text (a file, or a posted body), each kept with the header line."""
+    header = source.readline().rstrip(b"\r\n")
+    if header.startswith(codecs.BOM_UTF8):
+        header = header[3:]
+    header_problem = None
+    try:
+        columns = [c.strip() for c in split_csv_line(header.decode(encoding), delimiter) or []]
+    except UnicodeDecodeError as e:
+        columns, header_problem = [], (f"the header line is not {encoding} text ({e.reason} "
+                                       f"at byte {e.start}); declare the file's encoding")
+    width = len(columns)
+    for number, payload, problem in _csv_records(source, encoding, delimiter, first=2):
+        problem = header_problem or problem
+        fields: dict[str, Any] = {}
+        values = None
+        if problem is None:
             try:
                 values = split_csv_line(payload.decode(encoding), delimiter)
             except UnicodeDecodeError as e:
-                values = None
-                problem = problem or f"not {encoding} text ({e.reason} at byte {e.start})"
-            if problem is None and values is not None and len(values) == width:
-                fields = dict(zip(columns, values, strict=True))
-            elif problem is None:
-                got = "unbalanced quotes" if values is None else f"{len(values)} values"
-                problem = f"expected {width} values separated by '{delimiter}', got {got}"
-            yield header + b"\n" + payload, number, fields, problem
+                problem = f"not {encoding} text ({e.reason} at byte {e.start})"
+        if problem is None and values is not None and len(values) == width:
+            fields = dict(zip(columns, values, strict=True))
+        elif problem is None:
+            got = "unbalanced quotes" if values is None else f"{len(values)} values"
+            problem = f"expected {width} values separated by '{delimiter}', got {got}"
+        yield header + b"\n" + payload, number, fields, problem
+
+
+MAX_RECORD_LINES = 200  # a quoted field open longer than this is a stray quote, not a note
+
+
+def _csv_records(lines: Iterable[bytes], encoding: str, delimiter: str, *, first: int
+                 ) -> Iterator[tuple[int, bytes, str | None]]:
+    """``(first line number, record bytes, problem)`` per CSV record.
+
+    A quoted field may hold line breaks (RFC 4180), as free-text notes in ERP exports
+    do, so a record runs on until its quotes are closed. One whose quote stays open
+    for :data:`MAX_RECORD_LINES` lines or to the end of the file is taken to be a stray
+    quote: its first line alone becomes a bad record, and reading resumes on the next
+    line, so one typo cannot swallow the records after it.
+    """
+    pending: list[bytes] = []  # lines read ahead and handed back after a stray quote
+    source = iter(lines)
+    number = first
+    while True:
+        line = pending.pop() if pending else next(source, None)
+        if line is None:
+            return
+        block = [line]
+        try:
+            open_quote = _quote_open(line, encoding, delimiter, False)
+        except UnicodeDecodeError as e:
+            yield number, line.rstrip(b"\r\n"), (
+                f"not {encoding} text ({e.reason} at byte {e.start})")
+            number += 1
+            continue
+        while open_quote and len(block) < MAX_RECORD_LINES:
+            more = pending.pop() if pending else next(source, None)
+            if more is None:
+                break
+            block.append(more)
+            try:
+                open_quote = _quote_open(more, encoding, delimiter, True)
+            except UnicodeDecodeError:
+                break  # reported when the line is read again on its own
+        if open_quote:
+            pending.extend(reversed(block[1:]))
+            yield number, line.rstrip(b"\r\n"), (
+                "unbalanced quotes: a quoted field is not closed on this line or within "
+                f"the next {MAX_RECORD_LINES - 1}")
+            number += 1
+            continue
+        payload = b"".join(block).rstrip(b"\r\n")
+        if payload.strip():
+            yield number, payload, None
+        number += len(block)
+
+
+def _quote_open(line: bytes, encoding: str, delimiter: str, open_quote: bool) -> bool:
+    """Whether a quoted field is still open at the end of ``line``, read as :mod:`csv` does:
+    a quote opens a field only at its start, and ``""`` inside one is a literal quote.
+
+    A line without a quote byte is not decoded: in UTF-8 and GB18030 the byte of ``"``
+    is never part of another character.
+    """
+    if b'"' not in line:
+        return open_quote
+    text = line.decode(encoding)
+    field_start = not open_quote
+    i, size = 0, len(text)
+    while i < size:
+        char = text[i]
+        if open_quote:
+            if char == '"':
+                if i + 1 < size and text[i + 1] == '"':
+                    i += 1
+                else:
+                    open_quote = False
+        elif char == '"' and field_start:
+            open_quote = True
+        field_start = not open_quote and char == delimiter
+        i += 1
+    return open_quote
 
 
 def _jsonl(path: Path, encoding: str) -> Iterator[Chunk]:

@@ -1,4 +1,4 @@
-"""``POST /ingest/{source}``: a source system posts a batch of JSON records.
+"""``POST /ingest/{source}``: a source system posts a batch of JSON, JSON Lines or CSV records.
 
 200 when every record mapped, 422 with per-record errors when some did not (the others
 are stored all the same), 401 without the source's ``X-API-Key``, 413 for an oversize batch.
@@ -27,7 +27,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No or wrong X-API-Key for the source."},
     404: {"model": ErrorBody, "description": "Unknown source or record type."},
     413: {"model": ErrorBody, "description": "The batch exceeds the byte or record limit."},
-    415: {"model": ErrorBody, "description": "The source's mapping does not read JSON."},
+    415: {"model": ErrorBody, "description": (
+        "The body's type is not the one the source's mapping reads (JSON / JSON Lines, or CSV "
+        "as text/csv), or the mapping reads neither.")},
     422: {"description": "Some records failed; the others were stored. `errors` lists each."},
 }
 
@@ -64,7 +66,8 @@ async def ingest(
     record_type: Annotated[str | None, Query(
         description="The mapping's record type; default its first.")] = None,
 ) -> JSONResponse:
-    """Keep and map a JSON batch `{"records": [...]}` or JSON Lines (`application/x-ndjson`)."""
+    """Keep and map a batch: JSON `{"records": [...]}` or JSON Lines (`application/x-ndjson`)
+    for a JSON mapping; the CSV text, header line first (`text/csv`), for a CSV mapping."""
     container = request.app.state.container
     use_case = HttpIngest(container.ingest, container.settings)
     try:
