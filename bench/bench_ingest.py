@@ -11,6 +11,9 @@ Side by side in one process and one database file:
    ``bench_rules.py``'s measure);
 4. *write floor* — every row the ingest wrote (inbox, events, facts, state), re-inserted
    with ``executemany`` into a fresh database with the same schema, in one transaction.
+From 1 and 4 it also reports the *mapping-then-floor bound*: mapping every record and then
+only writing its rows, nothing else — the most an ingest with this mapping and this
+storage could reach in one process (1 / (1/mapping + 1/floor)).
 Peak memory is the max RSS of a child process that runs only the ingest (``ru_maxrss``).
 """
 
@@ -145,6 +148,12 @@ def main() -> None:
     received, stored, ingest_seconds, peak_mib = ingest_in_child(plant, db, args.batch)
     raw_rows, raw_seconds = raw_insert(db)
     floor_rows, floor_seconds = write_floor(db, work)
+    raw_rate = raw_rows / raw_seconds
+    map_rate = records / map_seconds
+    floor_rate = received / floor_seconds
+    # Mapping every record and then only writing its rows, with nothing else in between:
+    # the most any ingest built from this mapping and this storage could do in one process.
+    bound_rate = 1 / (1 / map_rate + 1 / floor_rate)
     result = {
         "scale": args.scale,
         "source_records": summary.total_records,
@@ -162,6 +171,9 @@ def main() -> None:
         "ratio_write_floor_to_raw_insert": round(
             (received / floor_seconds) / (raw_rows / raw_seconds), 4
         ),
+        "ratio_mapping_only_to_raw_insert": round(map_rate / raw_rate, 4),
+        "ratio_mapping_then_floor_to_raw_insert": round(bound_rate / raw_rate, 4),
+        "ratio_ingest_to_write_floor": round((received / ingest_seconds) / floor_rate, 4),
         "ingest_peak_rss_mib": peak_mib,
         "ingest_seconds": round(ingest_seconds, 1),
     }
