@@ -14,10 +14,15 @@ Delivery is at least once: a crash between the target's acknowledgement and the
 message, before anything later of its lot, so a receiver that drops keys it has seen gets
 every message exactly once and in order. ``stress/dispatch_stress.py`` proves it by
 SIGKILLing the dispatcher at the :mod:`~tracebridge.dispatch.pause` points.
+
+A dispatcher sends to a target only while it holds the target's lock
+(:mod:`~tracebridge.dispatch.exclusive`): a second one waits, and takes over when the first
+stops or dies.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import Counter
@@ -28,8 +33,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from tracebridge.dispatch import outbox
+from tracebridge.dispatch.exclusive import TargetLock, target_lock
 from tracebridge.dispatch.outbound import Delivery, Outbound, OutboundMessage
 from tracebridge.dispatch.pause import DispatchPause, no_pause
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,10 +59,12 @@ class DispatchReport:
     dead: int = 0
     by_target: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # targets another dispatcher holds
 
     def as_dict(self) -> dict[str, object]:
         return {"sent": self.sent, "retried": self.retried, "dead": self.dead,
-                "by_target": dict(self.by_target), "errors": list(self.errors)}
+                "by_target": dict(self.by_target), "errors": list(self.errors),
+                "waiting_for_other_dispatcher": list(self.waiting)}
 
 
 class Dispatcher:
@@ -72,6 +82,7 @@ class Dispatcher:
     ) -> None:
         self.engine = engine
         self.outbounds = dict(outbounds)
+        self.locks: dict[str, TargetLock] = {t: target_lock(engine, t) for t in self.outbounds}
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.rng = rng or random.Random()
@@ -84,8 +95,9 @@ class Dispatcher:
     def run_once(self) -> DispatchReport:
         """Send everything due now; a lot's next message goes as soon as the one before is done."""
         report = DispatchReport()
-        targets = sorted(self.outbounds)
-        while True:
+        targets = [t for t in sorted(self.outbounds) if self.locks[t].try_acquire()]
+        report.waiting = sorted(set(self.outbounds) - set(targets))
+        while targets:
             with self.engine.connect() as conn:
                 due = outbox.ready(conn, now=self.clock(), limit=self.batch, targets=targets)
             if not due:
@@ -100,6 +112,7 @@ class Dispatcher:
                 progressed = progressed or delivery.outcome == "done"
             if not progressed:
                 return report
+        return report
 
     def _deliver(self, message: OutboundMessage) -> Delivery:
         try:
@@ -138,9 +151,17 @@ class Dispatcher:
         at construction) when nothing was sent."""
         stop = stop or threading.Event()
         idle = self.idle_seconds if idle_seconds is None else idle_seconds
+        waiting: list[str] = []
         try:
             while not stop.is_set():
                 report = self.run_once()
+                if report.waiting != waiting:
+                    waiting = report.waiting
+                    if waiting:
+                        log.warning("another dispatcher holds %s; waiting to take over",
+                                    ", ".join(waiting))
+                    else:
+                        log.info("dispatching to %s", ", ".join(sorted(self.outbounds)))
                 if report.sent == 0:
                     stop.wait(idle)
         finally:
@@ -149,3 +170,5 @@ class Dispatcher:
     def close(self) -> None:
         for connector in self.outbounds.values():
             connector.close()
+        for lock in self.locks.values():
+            lock.release()
