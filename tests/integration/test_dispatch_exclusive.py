@@ -12,13 +12,12 @@ import time
 from multiprocessing.synchronize import Event as EventType
 
 import pytest
+from test_outbox import GTIN, Clock, ScriptedOutbound, receive
 
 from tracebridge.bootstrap import Container, bootstrap
 from tracebridge.dispatch.dispatcher import Dispatcher
 from tracebridge.dispatch.exclusive import advisory_key, target_lock
 from tracebridge.settings import Settings
-
-from test_outbox import GTIN, Clock, ScriptedOutbound, receive
 
 
 def _hold_lock_until_killed(database_url: str, target: str, ready: EventType) -> None:

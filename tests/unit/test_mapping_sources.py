@@ -251,9 +251,9 @@ def _csv_records_of(text: bytes, delimiter: str = ",") -> list[tuple[int, dict[s
 
 
 def test_a_quoted_field_may_hold_line_breaks_and_the_next_record_keeps_its_line() -> None:
-    text = ('id,note,qty\r\n'
-            'NC-1,"Burr on the luer lock\r\nfound at final inspection, ""rework"" ordered",5\r\n'
-            'NC-2,plain,7\r\n').encode()
+    text = (b'id,note,qty\r\n'
+            b'NC-1,"Burr on the luer lock\r\nfound at final inspection, ""rework"" ordered",5\r\n'
+            b'NC-2,plain,7\r\n')
     assert _csv_records_of(text) == [
         (2, {"id": "NC-1", "note": 'Burr on the luer lock\r\nfound at final inspection, '
                                    '"rework" ordered', "qty": "5"}, None),
@@ -272,7 +272,7 @@ def test_a_stray_quote_spoils_only_its_own_line() -> None:
 
 
 def test_a_quote_inside_an_unquoted_field_is_a_character_as_csv_reads_it() -> None:
-    text = 'id,size,qty\nP1,5" screen,2\nP2,7,3\n'.encode()
+    text = b'id,size,qty\nP1,5" screen,2\nP2,7,3\n'
     assert [f for _, f, _ in _csv_records_of(text)] == [
         {"id": "P1", "size": '5" screen', "qty": "2"}, {"id": "P2", "size": "7", "qty": "3"}]
 

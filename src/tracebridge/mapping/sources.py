@@ -151,6 +151,8 @@ def _csv_records(lines: Iterable[bytes], encoding: str, delimiter: str, *, first
     line, so one typo cannot swallow the records after it.
     """
     pending: list[bytes] = []  # lines read ahead and handed back after a stray quote
+    # A blank line is skipped; a line of delimiters only (",," or tabs) is a record.
+    blank = bytes(b for b in b" \t\r\n\x0b\x0c" if bytes([b]) != delimiter.encode())
     source = iter(lines)
     number = first
     while True:
@@ -182,7 +184,7 @@ def _csv_records(lines: Iterable[bytes], encoding: str, delimiter: str, *, first
             number += 1
             continue
         payload = b"".join(block).rstrip(b"\r\n")
-        if payload.strip():
+        if payload.strip(blank):
             yield number, payload, None
         number += len(block)
 

@@ -4,10 +4,10 @@
 :class:`~tracebridge.trace.model.TraceResult`. The genealogy is walked breadth-first, one
 query per level; the details of the whole closure then come from a handful of batched
 queries (``trace.queries``), all through the ``TraceReads`` port (``trace.reads``), so
-the assembly does not know where its rows come from. State now (lot status, stock) is read from the state
-projections; as of an earlier time it is folded from the facts valid then, with the same
-fold the projections use — ``test_trace_now_equals_the_fold_of_the_facts_in_force``
-holds the two to the same answer.
+the assembly does not know where its rows come from. State now (lot status, stock) is
+read from the state projections; as of an earlier time it is folded from the facts valid
+then, with the same fold the projections use —
+``test_trace_now_equals_the_fold_of_the_facts_in_force`` holds the two to the same answer.
 
 Stock and shipments are reported from one *system of record* per lot — ``wms`` when it
 has rows for that lot, else another system — because the ERP and the WMS each keep
