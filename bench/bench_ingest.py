@@ -28,6 +28,7 @@ import time
 from multiprocessing import Process, Queue
 from pathlib import Path
 
+from tracebridge import process
 from tracebridge.bootstrap import bootstrap
 from tracebridge.ingest.service import expand
 from tracebridge.mapping.engine import load_mapping
@@ -65,6 +66,7 @@ def our_ingest(plant: Path, db: Path, batch: int) -> tuple[int, int, float]:
 
 
 def _ingest_child(plant: Path, db: Path, batch: int, results: Queue) -> None:  # type: ignore[type-arg]
+    process.owned_by_command = True  # the ingest's own process, as under `tracebridge ingest`
     results.put(our_ingest(plant, db, batch))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from tracebridge import process
 from tracebridge.alerts.delivery import (
     AlertSettings,
     build_alert_outbounds,
@@ -84,7 +85,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
     if settings.rules_enabled:
         reactions = (forwarding, RulesReaction(rule_set, quality=forwarding_only))
     quality = QualityService(engine, reactions=reactions)
-    return Container(
+    container = Container(
         settings=settings,
         engine=engine,
         ingest=IngestService(engine, batch_size=settings.batch_size, reactions=reactions),
@@ -100,3 +101,6 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Cont
         forwarding=forwarding,
         new_dispatcher=new_dispatcher,
     )
+    if process.owned_by_command:
+        process.settle_heap()
+    return container

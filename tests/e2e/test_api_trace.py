@@ -122,13 +122,37 @@ def test_a_serving_app_freezes_its_start_up_heap(sqlite_container: Container) ->
     built is out of the collector's full scans (which put 50–90 ms into some traces)."""
     import gc
 
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     try:
         with TestClient(create_app(sqlite_container, freeze_heap=True)) as served:
-            assert gc.get_freeze_count() > 0
+            assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == 10_000
             assert served.get("/health/live").status_code == 200
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
         with TestClient(create_app(sqlite_container)):
-            assert gc.get_freeze_count() == 0
+            assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def test_the_command_settles_its_heap_and_a_host_program_keeps_its_own(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from tracebridge import process
+    from tracebridge.bootstrap import bootstrap
+    from tracebridge.settings import Settings
+
+    thresholds = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        bootstrap(Settings(database_url=sqlite_url)).close()
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+        monkeypatch.setattr(process, "owned_by_command", True)
+        bootstrap(Settings(database_url=sqlite_url)).close()
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == 10_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from tracebridge import process
 from tracebridge.cli import (
     alerts,
     connectors,
@@ -47,5 +48,14 @@ status.register(app)
 quality.register(app)
 connectors.register(app)
 
-if __name__ == "__main__":  # pragma: no cover
+
+
+def main() -> None:
+    """The ``tracebridge`` command. Its process is its own: once a command has built its
+    services, the start-up heap is settled (``process.settle_heap``)."""
+    process.owned_by_command = True
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
