@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--db-dir", type=Path, default=None)
     args = parser.parse_args()
+    process.settle_heap()  # every measurement in a process set up as the command's is
     work = args.db_dir or Path(tempfile.mkdtemp(prefix="tb-bench-"))
     plant = work / "plant"
     summary = generate(plant, seed=args.seed, scale=args.scale, faults=FaultRates())

@@ -19,7 +19,20 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, DateTime, Table
 
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+def sqlite_datetime(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite ``DateTime`` stores: naive UTC, microseconds always.
+
+    ``isoformat`` rather than ``strftime``: a third of the time per value, which adds up
+    at several timestamps per ingested record, and a zero-padded year as SQLAlchemy writes.
+
+    >>> from datetime import timezone, timedelta
+    >>> sqlite_datetime(datetime(2026, 3, 1, 8, 0, tzinfo=timezone(timedelta(hours=8))))
+    '2026-03-01 00:00:00.000000'
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 def placeholder(conn: Connection) -> str:
@@ -39,9 +52,7 @@ def _converters(table: Table, columns: tuple[str, ...], sqlite: bool) -> tuple[A
     def to_sqlite_datetime(value: datetime | str | None) -> str | None:
         if value is None or isinstance(value, str):  # str: read back from SQLite already
             return value
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime(_SQLITE_DATETIME)
+        return sqlite_datetime(value)
 
     def to_json(value: object) -> str | None:
         return None if value is None else json.dumps(value, ensure_ascii=False)
@@ -116,5 +127,5 @@ def in_pairs(conn: Connection, count: int) -> str:
 def datetime_param(conn: Connection, value: datetime) -> object:
     """A datetime as a raw driver parameter, stored the way SQLAlchemy stores it."""
     if conn.dialect.name == "sqlite":
-        return value.astimezone(UTC).strftime(_SQLITE_DATETIME)
+        return sqlite_datetime(value.astimezone(UTC))
     return value

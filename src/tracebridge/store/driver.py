@@ -27,8 +27,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tracebridge.store.bulk import sqlite_datetime
+
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def as_utc(value: datetime | str | None) -> datetime | None:
@@ -108,7 +109,7 @@ class Statement:
         for name in self.times:
             value = params.get(name)
             if sqlite and isinstance(value, datetime):
-                params[name] = value.astimezone(UTC).strftime(_SQLITE_DATETIME)
+                params[name] = sqlite_datetime(value.astimezone(UTC))
         sql, values = self.render(conn.dialect.paramstyle, params)
         cursor = conn.connection.cursor()
         try:
