@@ -118,12 +118,6 @@ def in_list(conn: Connection, count: int) -> str:
     return ", ".join(mark for _ in range(count))
 
 
-def in_pairs(conn: Connection, count: int) -> str:
-    """``(?, ?), (?, ?) …`` for a row-value ``(a, b) IN (VALUES …)`` test."""
-    mark = placeholder(conn)
-    return ", ".join(f"({mark}, {mark})" for _ in range(count))
-
-
 def datetime_param(conn: Connection, value: datetime) -> object:
     """A datetime as a raw driver parameter, stored the way SQLAlchemy stores it."""
     if conn.dialect.name == "sqlite":

@@ -30,7 +30,6 @@ from tracebridge.store.bulk import (
     chunks,
     datetime_param,
     in_list,
-    in_pairs,
     insert_rows,
     placeholder,
 )
@@ -180,20 +179,36 @@ def _retract(conn: Connection, seqs: list[int], when: datetime) -> tuple[set[Lot
 
 
 def _chunks(keys: Iterable[LotKey]) -> Iterable[list[LotKey]]:
-    ordered = sorted(keys)
+    ordered = sorted((a, b) for a, b in keys)  # plain tuples, also from result rows
     for start in range(0, len(ordered), CHUNK // 2):
         yield ordered[start : start + CHUNK // 2]
 
 
-def _key_filter(conn: Connection, columns: str, part: list[LotKey]) -> tuple[str, tuple[str, ...]]:
-    params = tuple(value for key in part for value in key)
-    return f"({columns}) IN (VALUES {in_pairs(conn, len(part))})", params
+def _key_filter(conn: Connection, columns: tuple[str, str], part: list[LotKey]
+                ) -> tuple[str, tuple[str, ...]]:
+    """``a IN (…) AND b IN (…)``: both lists use the (a, b) index, where SQLite answers a
+    row-value ``(a, b) IN (VALUES …)`` by scanning the whole table (measured: refreshes
+    grew with the store). The lists may admit pairs not asked for; callers drop them."""
+    firsts = sorted({a for a, _ in part})
+    seconds = sorted({b for _, b in part})
+    where = (f"{columns[0]} IN ({in_list(conn, len(firsts))}) AND "
+             f"{columns[1]} IN ({in_list(conn, len(seconds))})")
+    return where, (*firsts, *seconds)
+
+
+def _delete_keys(conn: Connection, table: str, columns: tuple[str, str],
+                 part: list[LotKey]) -> None:
+    """Delete the state rows of exactly these keys: one primary-key lookup each."""
+    mark = placeholder(conn)
+    conn.exec_driver_sql(
+        f"DELETE FROM {table} WHERE {columns[0]} = {mark} AND {columns[1]} = {mark}", part)
 
 
 def refresh_lots(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
-        where, params = _key_filter(conn, "gtin, lot", part)
-        conn.exec_driver_sql(f"DELETE FROM lot WHERE {where}", params)
+        where, params = _key_filter(conn, ("gtin", "lot"), part)
+        _delete_keys(conn, "lot", ("gtin", "lot"), part)
+        wanted = set(part)
         query = (
             "SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, "
             "source_system, "
@@ -202,7 +217,8 @@ def refresh_lots(conn: Connection, keys: set[LotKey]) -> None:
         )
         grouped: dict[LotKey, list[Any]] = defaultdict(list)
         for row in named_rows(conn, query, params):
-            grouped[(row.gtin, row.lot)].append(row)
+            if (row.gtin, row.lot) in wanted:
+                grouped[(row.gtin, row.lot)].append(row)
         insert_rows(conn, t.lot, [lot_state(key, facts) for key, facts in grouped.items()])
 
 
@@ -269,8 +285,9 @@ def _from_system_of_record(per_system: dict[str, float], preferred: str) -> floa
 
 def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
-        where, params = _key_filter(conn, "gtin, lot", part)
-        conn.exec_driver_sql(f"DELETE FROM stock WHERE {where}", params)
+        where, params = _key_filter(conn, ("gtin", "lot"), part)
+        _delete_keys(conn, "stock", ("gtin", "lot"), part)
+        wanted = set(part)
         query = (
             "SELECT gtin, lot, location, source_system, SUM(delta) AS quantity, "
             f"MAX(uom) AS uom FROM stock_move WHERE {where} AND retracted_at IS NULL "
@@ -286,15 +303,16 @@ def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:
                 "uom": r.uom,
             }
             for r in named_rows(conn, query, params)
-            if abs(r.quantity) > 1e-9
+            if abs(r.quantity) > 1e-9 and (r.gtin, r.lot) in wanted
         ]
         insert_rows(conn, t.stock, rows)
 
 
 def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
-        where, params = _key_filter(conn, "gtin, serial", part)
-        conn.exec_driver_sql(f"DELETE FROM serial WHERE {where}", params)
+        where, params = _key_filter(conn, ("gtin", "serial"), part)
+        _delete_keys(conn, "serial", ("gtin", "serial"), part)
+        wanted = set(part)
         query = (
             "SELECT gtin, serial, lot, kind, location, party FROM serial_fact "
             f"WHERE {where} AND retracted_at IS NULL "
@@ -303,6 +321,8 @@ def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
         latest: dict[LotKey, dict[str, Any]] = {}
         for row in named_rows(conn, query, params):
             key = (row.gtin, row.serial)
+            if key not in wanted:
+                continue
             state = latest.setdefault(
                 key,
                 {
