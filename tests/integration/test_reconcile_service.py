@@ -227,3 +227,24 @@ def test_the_scheduled_job_runs_every_interval_until_told_to_stop(
     assert [len(r.opened) for r in reports] == [2, 0, 0]
     assert sleeps == [3600.0, 3600.0]
     assert reports[0].since is None and reports[1].since is not None
+
+
+def test_a_scoped_comparison_reads_exactly_the_lots_in_scope(app: Container) -> None:
+    """Scoped reads use one IN list per key column (each on the index); the pairs those
+    lists also admit — here G1/L2 — must not slip into the comparison."""
+    from tracebridge.domain.events import CanonicalEvent, EventKind, LotRef, Source
+    from tracebridge.reconcile import queries
+
+    other = "06901234011036"
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    app.ingest.append_events(
+        CanonicalEvent(kind=EventKind.RECEIVED, event_time=at, event_time_zone_offset="+08:00",
+                       lots=(LotRef(gtin=gtin, lot=lot, quantity=5, uom="EA"),),
+                       biz_location="WH", source=Source(system=system, record_id=f"{gtin}{lot}"))
+        for gtin, lot in ((GTIN, "L1"), (GTIN, "L2"), (other, "L2"))
+        for system in ("erp", "wms"))
+    scope = {(GTIN, "L1"), (other, "L2")}
+    with app.engine.connect() as conn:
+        seen = {(o.gtin, o.lot) for o in queries.observations(conn, lots=scope,
+                                                                systems=("erp", "wms"))}
+    assert seen == scope

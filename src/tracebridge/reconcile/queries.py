@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, or_, select, tuple_
+from sqlalchemy import Connection, Select, or_, select
 
 from tracebridge.domain.events import EventKind
 from tracebridge.domain.lot_status import fold
@@ -68,8 +68,22 @@ def lots_known(conn: Connection, systems: tuple[str, str]) -> set[LotKey]:
     return {(r.gtin, r.lot) for r in conn.execute(query)}
 
 
-def _scoped(query: Select[Any], gtin: Any, lot: Any, part: list[LotKey] | None) -> Select[Any]:
-    return query if part is None else query.where(tuple_(gtin, lot).in_(part))
+def _scoped(conn: Connection, query: Select[Any], gtin: Any, lot: Any,
+            part: list[LotKey] | None) -> Iterator[Any]:
+    """The rows of ``query`` for the lots of ``part`` (all lots when None).
+
+    Two IN lists rather than a row-value ``(gtin, lot) IN (…)``, which SQLite answers by
+    scanning the whole table; the lists may admit pairs not asked for, dropped here.
+    """
+    if part is None:
+        yield from conn.execute(query)
+        return
+    wanted = set(part)
+    scoped = query.where(gtin.in_(sorted({g for g, _ in part})),
+                         lot.in_(sorted({n for _, n in part})))
+    for row in conn.execute(scoped):
+        if (row.gtin, row.lot) in wanted:
+            yield row
 
 
 def _parts(lots: set[LotKey] | None) -> Iterator[list[LotKey] | None]:
@@ -108,7 +122,7 @@ def _lot_events(
         .order_by(le.gtin, le.lot, le.event_time, le.event_seq)
     )
     statuses: dict[tuple[str, str, str], list[EventKind]] = defaultdict(list)
-    for r in conn.execute(_scoped(query, le.gtin, le.lot, part)):
+    for r in _scoped(conn, query, le.gtin, le.lot, part):
         common = (r.source_system, r.gtin, r.lot)
         measure = LOT_EVENT_MEASURES.get((r.kind, r.role))
         if measure is not None and r.quantity is not None:
@@ -152,7 +166,7 @@ def _shipments(
             sl.source_system.in_(systems),
         )
     )
-    for r in conn.execute(_scoped(query, sl.gtin, sl.lot, part)):
+    for r in _scoped(conn, query, sl.gtin, sl.lot, part):
         yield Observation(
             Measure.SHIPPED, r.source_system, r.gtin, r.lot, r.from_location or "",
             r.shipment, r.quantity or 0.0, seq=r.event_seq, record=r.source_record_id,
@@ -171,7 +185,7 @@ def _stock(
         .join(t.event, ev.seq == sm.event_seq)
         .where(sm.retracted_at.is_(None), sm.source_system.in_(systems))
     )
-    for r in conn.execute(_scoped(query, sm.gtin, sm.lot, part)):
+    for r in _scoped(conn, query, sm.gtin, sm.lot, part):
         yield Observation(
             Measure.ON_HAND, r.source_system, r.gtin, r.lot, r.location, "", r.delta,
             seq=r.event_seq, record=r.source_record_id,
@@ -187,7 +201,7 @@ def _serials(
         .join(t.event, ev.seq == sf.event_seq)
         .where(sf.retracted_at.is_(None), ev.source_system.in_(systems))
     )
-    for r in conn.execute(_scoped(query, sf.gtin, sf.lot, part)):
+    for r in _scoped(conn, query, sf.gtin, sf.lot, part):
         yield Observation(
             Measure.SERIALS, r.source_system, r.gtin, r.lot, "", "", r.serial,
             seq=r.event_seq, record=r.source_record_id,
@@ -199,7 +213,7 @@ def open_findings(conn: Connection, lots: set[LotKey] | None) -> list[Any]:
     rows: list[Any] = []
     for part in _parts(lots):
         query = select(t.reconciliation_finding).where(f.status == "open")
-        rows.extend(conn.execute(_scoped(query, f.gtin, f.lot, part)))
+        rows.extend(_scoped(conn, query, f.gtin, f.lot, part))
     return rows
 
 
