@@ -25,6 +25,7 @@ Also times a dry run (``rules test``) over the stored history.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import tempfile
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from tracebridge import process
 from tracebridge.bootstrap import Container, bootstrap
 from tracebridge.mapping.engine import load_mapping
 from tracebridge.quality.rules_reaction import dry_run
@@ -83,6 +85,8 @@ def ingest(workload: Workload, db: Path, *, rules: bool, batch: int) -> dict[str
         dry_run(app.engine, load_builtin())
         dry = time.perf_counter() - started
     app.close()
+    gc.unfreeze()  # the next run starts from a heap without this one's services
+    gc.collect()
     return {"seconds": seconds, "cpu_seconds": cpu, "events": events, "firings": firings,
             "holds": holds, "dry_run_seconds": dry}
 
@@ -126,6 +130,8 @@ def main() -> None:
     parser.add_argument("--workload", choices=("live", "export", "both"), default="both")
     parser.add_argument("--db-dir", type=Path, default=None)
     args = parser.parse_args()
+    # Each run's services are built and their heap settled as the `tracebridge` command does.
+    process.owned_by_command = True
     with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
         work = Path(tmp)
         plant = work / "plant"
