@@ -103,22 +103,8 @@ class InMemoryReads:
                   as_of: datetime | None) -> tuple[dict[LotKey, int], list[Edge]]:
         _now_only(as_of)
         graph = self.up if direction == "backward" else self.down
-        depth = {start: 0}
-        edges: dict[Edge, None] = {}
-        frontier = [start]
-        level = 0
-        while frontier:
-            level += 1
-            reached = []
-            for key in frontier:
-                for edge in graph.get(key, ()):
-                    edges[edge] = None
-                    near = edge.input if direction == "backward" else edge.output
-                    if near not in depth:
-                        depth[near] = level
-                        reached.append(near)
-            frontier = reached
-        return depth, sorted(edges, key=q.edge_order)
+        return q.walk(start, lambda frontier: [e for key in frontier for e in graph.get(key, ())],
+                      backward=direction == "backward")
 
     def lot_states(self, keys: Collection[LotKey], as_of: datetime | None
                    ) -> dict[LotKey, dict[str, Any]]:

@@ -62,13 +62,26 @@ EDGES = ("SELECT DISTINCT in_gtin, in_lot, out_gtin, out_lot, work_order, operat
 
 def genealogy(conn: Connection, start: LotKey, *, direction: Literal["backward", "forward"],
               as_of: datetime | None) -> tuple[dict[LotKey, int], list[Edge]]:
-    """Breadth-first walk from ``start``: each reachable lot with its depth, and the edges.
-
-    A visited set makes rework loops terminate; depth is the shortest distance.
-    """
+    """Breadth-first walk from ``start`` (:func:`walk`), one query per level."""
     backward = direction == "backward"
     columns, near = (("out_gtin", "out_lot"), (2, 3)) if backward else (("in_gtin", "in_lot"),
                                                                          (0, 1))
+
+    def edges_from(frontier: list[LotKey]) -> list[Edge]:
+        return [Edge((row[0], row[1]), (row[2], row[3]), row[4], row[5], row[6], row[7])
+                for row in by_keys(conn, EDGES, frontier, as_of, columns=columns,
+                                   prefixes=("in_", "out_"), near=near)]
+
+    return walk(start, edges_from, backward=backward)
+
+
+def walk(start: LotKey, edges_from: Callable[[list[LotKey]], Iterable[Edge]], *,
+         backward: bool) -> tuple[dict[LotKey, int], list[Edge]]:
+    """Each lot reachable from ``start`` with its depth, and the edges on the way.
+
+    ``edges_from(frontier)`` gives the edges touching a level's lots. A visited set makes
+    rework loops terminate; depth is the shortest distance.
+    """
     depth = {start: 0}
     edges: dict[Edge, None] = {}
     frontier = [start]
@@ -76,9 +89,7 @@ def genealogy(conn: Connection, start: LotKey, *, direction: Literal["backward",
     while frontier:
         level += 1
         reached: list[LotKey] = []
-        for row in by_keys(conn, EDGES, frontier, as_of, columns=columns,
-                           prefixes=("in_", "out_"), near=near):
-            edge = Edge((row[0], row[1]), (row[2], row[3]), row[4], row[5], row[6], row[7])
+        for edge in edges_from(frontier):
             edges[edge] = None
             key = edge.input if backward else edge.output
             if key not in depth:
