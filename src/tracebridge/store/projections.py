@@ -57,6 +57,11 @@ ORIGIN_OF = {
 }
 
 LotKey = tuple[str, str]
+# Enum values read once: the folds below compare them per fact, and each ``.value`` is a
+# descriptor call.
+_PRODUCED = EventKind.PRODUCED.value
+_RECEIVED = EventKind.RECEIVED.value
+_STATUS_KIND = {kind.value: kind for kind in STATUS_CHANGING_KINDS}
 _UNIT_HOLDS = frozenset(k.value for k in UNIT_HOLD_KINDS)
 
 # Which source system's figure a lot's quantity is, per the data dictionary.
@@ -230,39 +235,26 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
             origin = ORIGIN_OF[fact.kind]
             break
     quantities: dict[str, float] = {}  # per source system: ERP and WMS both report receipts
-    state: dict[str, Any] = {
-        "uom": None,
-        "manufactured": None,
-        "expiry": None,
-        "work_order": None,
-        "supplier": None,
-        "supplier_lot": None,
-    }
+    uom = manufactured = expiry = work_order = supplier = supplier_lot = None
+    statuses: list[EventKind] = []
     for fact in facts:
-        if (
-            fact.role != "input"
-            and ORIGIN_OF.get(fact.kind) == origin
-            and fact.quantity is not None
-        ):
+        kind = fact.kind
+        if fact.role != "input" and ORIGIN_OF.get(kind) == origin and fact.quantity is not None:
             system = fact.source_system
             quantities[system] = quantities.get(system, 0.0) + fact.quantity
-            state["uom"] = state["uom"] or fact.uom
-        for name in ("manufactured", "expiry"):
-            if getattr(fact, name):
-                state[name] = getattr(fact, name)
-        if fact.kind == EventKind.PRODUCED.value and fact.role == "output" and fact.work_order:
-            state["work_order"] = fact.work_order
-        if fact.kind == EventKind.RECEIVED.value:
-            state["supplier"] = fact.party or state["supplier"]
-            state["supplier_lot"] = fact.supplier_lot or state["supplier_lot"]
+            uom = uom or fact.uom
+        manufactured = fact.manufactured or manufactured
+        expiry = fact.expiry or expiry
+        if kind == _PRODUCED and fact.role == "output" and fact.work_order:
+            work_order = fact.work_order
+        elif kind == _RECEIVED:
+            supplier = fact.party or supplier
+            supplier_lot = fact.supplier_lot or supplier_lot
+        if fact.role == "subject" and kind in _STATUS_KIND:
+            statuses.append(_STATUS_KIND[kind])
     quantity = _from_system_of_record(quantities, LOT_QUANTITY_SYSTEM)
     initial = LotStatus.RELEASED if origin == "opening_balance" else LotStatus.QUARANTINE
-    kinds = [
-        EventKind(f.kind)
-        for f in facts
-        if f.role == "subject" and EventKind(f.kind) in STATUS_CHANGING_KINDS
-    ]
-    final, conflicts = fold(kinds, initial)
+    final, conflicts = fold(statuses, initial)
     return {
         "gtin": key[0],
         "lot": key[1],
@@ -270,7 +262,12 @@ def lot_state(key: LotKey, facts: list[Any]) -> dict[str, Any]:
         "status": final.status.value,
         "status_conflicts": len(conflicts),
         "quantity": quantity,
-        **state,
+        "uom": uom,
+        "manufactured": manufactured,
+        "expiry": expiry,
+        "work_order": work_order,
+        "supplier": supplier,
+        "supplier_lot": supplier_lot,
         "first_event_time": facts[0].event_time,
         "last_event_time": facts[-1].event_time,
     }
