@@ -48,8 +48,8 @@ async def _settled_heap(_app: FastAPI) -> AsyncIterator[None]:
 def create_app(container: Container, *, freeze_heap: bool = False) -> FastAPI:
     """The FastAPI application serving ``container``'s use cases.
 
-    ``freeze_heap`` (for a serving process, not tests) freezes the start-up heap once the
-    application starts.
+    ``freeze_heap`` (for a serving process, not tests): once the application starts, its
+    start-up heap is frozen out of the collector's way (``process.settle_heap``).
     """
     app = FastAPI(
         lifespan=_settled_heap if freeze_heap else None,

@@ -49,7 +49,6 @@ quality.register(app)
 connectors.register(app)
 
 
-
 def main() -> None:
     """The ``tracebridge`` command. Its process is its own: once a command has built its
     services, the start-up heap is settled (``process.settle_heap``)."""
