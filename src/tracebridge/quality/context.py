@@ -477,6 +477,7 @@ class _Fact:
         return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
                    row[9], row[10], row[11], time, int(row[13]))
 
+
 _FAILED_INCOMING = Statement(
     "SELECT 1 FROM inspection_fact WHERE gtin = :gtin AND lot = :lot AND stage = 'incoming'"
     " AND result = 'fail' AND event_time <= :at AND retracted_at IS NULL",
@@ -504,6 +505,8 @@ class _Line:
     quantity: float
     seq: int
     time: datetime | None
+
+
 _COUNTERPART = Statement(
     "SELECT event_time FROM lot_event WHERE gtin = :gtin AND lot = :lot AND kind = :kind"
     " AND role <> 'input' AND source_system <> :system AND event_seq < :seq"

@@ -30,9 +30,10 @@ from tracebridge.recall.model import (
     StockAt,
 )
 from tracebridge.recall.scope import ResolvedScope
+from tracebridge.store.key_reads import LotKey, by_keys
 from tracebridge.trace import queries as q
 from tracebridge.trace.assemble import system_of_record_rows
-from tracebridge.trace.sql import LotKey, by_keys, master
+from tracebridge.trace.sql import master
 
 _EDGES = ("SELECT DISTINCT in_gtin, in_lot, out_gtin, out_lot FROM genealogy_edge "
           "WHERE {keys} AND {valid}")

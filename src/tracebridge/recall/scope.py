@@ -25,7 +25,7 @@ from tracebridge.domain.recall import (
 )
 from tracebridge.errors import NotFound
 from tracebridge.store import tables as t
-from tracebridge.trace.sql import LotKey
+from tracebridge.store.key_reads import LotKey
 
 
 @dataclass(frozen=True)

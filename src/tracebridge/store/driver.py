@@ -62,7 +62,8 @@ def named_rows(conn: Connection, sql: str, params: Sequence[Any] = (), *,
         cursor.close()
 
 
-def _padded_length(count: int) -> int:
+def padded_length(count: int) -> int:
+    """The power of two an IN list of ``count`` values is padded to (one statement per size)."""
     size = 1
     while size < count:
         size *= 2
@@ -88,7 +89,7 @@ class Statement:
         sizes = []
         for name in self.lists:
             items = list(values.pop(name))
-            size = _padded_length(len(items)) if items else 0
+            size = padded_length(len(items)) if items else 0
             sizes.append(size)
             padded = [*items, *[items[-1]] * (size - len(items))] if items else []
             values.update({f"{name}_{i}": item for i, item in enumerate(padded)})

@@ -33,9 +33,9 @@ from tracebridge.store.bulk import (
     insert_rows,
     placeholder,
 )
-from tracebridge.store.driver import named_rows
 from tracebridge.store.event_log import CHUNK, StoredEvent, utc
 from tracebridge.store.facts import UNIT_HOLD_KINDS, facts_of
+from tracebridge.store.key_reads import by_keys
 from tracebridge.store.status_fold import fold_status, status_steps
 
 FACT_TABLES = {
@@ -170,9 +170,11 @@ def _retract(conn: Connection, seqs: list[int], when: datetime) -> tuple[set[Lot
         marks = in_list(conn, len(part))
         live = f"event_seq IN ({marks}) AND retracted_at IS NULL"
         lots.update(
+            (gtin, lot) for gtin, lot in
             conn.exec_driver_sql(f"SELECT gtin, lot FROM lot_event WHERE {live}", tuple(part))
         )
         serials.update(
+            (gtin, serial) for gtin, serial in
             conn.exec_driver_sql(f"SELECT gtin, serial FROM serial_fact WHERE {live}", tuple(part))
         )
         mark = placeholder(conn)
@@ -184,21 +186,10 @@ def _retract(conn: Connection, seqs: list[int], when: datetime) -> tuple[set[Lot
 
 
 def _chunks(keys: Iterable[LotKey]) -> Iterable[list[LotKey]]:
-    ordered = sorted((a, b) for a, b in keys)  # plain tuples, also from result rows
+    """Keys in bounded parts, so a rebuild never holds every lot's facts at once."""
+    ordered = sorted(keys)
     for start in range(0, len(ordered), CHUNK // 2):
         yield ordered[start : start + CHUNK // 2]
-
-
-def _key_filter(conn: Connection, columns: tuple[str, str], part: list[LotKey]
-                ) -> tuple[str, tuple[str, ...]]:
-    """``a IN (…) AND b IN (…)``: both lists use the (a, b) index, where SQLite answers a
-    row-value ``(a, b) IN (VALUES …)`` by scanning the whole table (measured: refreshes
-    grew with the store). The lists may admit pairs not asked for; callers drop them."""
-    firsts = sorted({a for a, _ in part})
-    seconds = sorted({b for _, b in part})
-    where = (f"{columns[0]} IN ({in_list(conn, len(firsts))}) AND "
-             f"{columns[1]} IN ({in_list(conn, len(seconds))})")
-    return where, (*firsts, *seconds)
 
 
 def _delete_keys(conn: Connection, table: str, columns: tuple[str, str],
@@ -209,21 +200,19 @@ def _delete_keys(conn: Connection, table: str, columns: tuple[str, str],
         f"DELETE FROM {table} WHERE {columns[0]} = {mark} AND {columns[1]} = {mark}", part)
 
 
+_LOT_FACTS = (
+    "SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, source_system, "
+    "supplier_lot, work_order, event_time FROM lot_event WHERE {keys} AND {valid} "
+    "ORDER BY gtin, lot, event_time, event_seq"
+)
+
+
 def refresh_lots(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
-        where, params = _key_filter(conn, ("gtin", "lot"), part)
         _delete_keys(conn, "lot", ("gtin", "lot"), part)
-        wanted = set(part)
-        query = (
-            "SELECT gtin, lot, role, kind, quantity, uom, manufactured, expiry, party, "
-            "source_system, "
-            f"supplier_lot, work_order, event_time FROM lot_event WHERE {where} "
-            "AND retracted_at IS NULL ORDER BY gtin, lot, event_time, event_seq"
-        )
         grouped: dict[LotKey, list[Any]] = defaultdict(list)
-        for row in named_rows(conn, query, params):
-            if (row.gtin, row.lot) in wanted:
-                grouped[(row.gtin, row.lot)].append(row)
+        for row in by_keys(conn, _LOT_FACTS, part, None):
+            grouped[(row.gtin, row.lot)].append(row)
         insert_rows(conn, t.lot, [lot_state(key, facts) for key, facts in grouped.items()])
 
 
@@ -280,16 +269,15 @@ def _from_system_of_record(per_system: dict[str, float], preferred: str) -> floa
     return round(per_system[min(per_system)], 6) if per_system else None
 
 
+_STOCK_SUMS = (
+    "SELECT gtin, lot, location, source_system, SUM(delta) AS quantity, MAX(uom) AS uom "
+    "FROM stock_move WHERE {keys} AND {valid} GROUP BY gtin, lot, location, source_system"
+)
+
+
 def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
-        where, params = _key_filter(conn, ("gtin", "lot"), part)
         _delete_keys(conn, "stock", ("gtin", "lot"), part)
-        wanted = set(part)
-        query = (
-            "SELECT gtin, lot, location, source_system, SUM(delta) AS quantity, "
-            f"MAX(uom) AS uom FROM stock_move WHERE {where} AND retracted_at IS NULL "
-            "GROUP BY gtin, lot, location, source_system"
-        )
         rows = [
             {
                 "gtin": r.gtin,
@@ -299,27 +287,24 @@ def refresh_stock(conn: Connection, keys: set[LotKey]) -> None:
                 "quantity": round(r.quantity, 6),
                 "uom": r.uom,
             }
-            for r in named_rows(conn, query, params)
-            if abs(r.quantity) > 1e-9 and (r.gtin, r.lot) in wanted
+            for r in by_keys(conn, _STOCK_SUMS, part, None)
+            if abs(r.quantity) > 1e-9
         ]
         insert_rows(conn, t.stock, rows)
 
 
+_SERIAL_FACTS = (
+    "SELECT gtin, serial, lot, kind, location, party FROM serial_fact "
+    "WHERE {keys} AND {valid} ORDER BY gtin, serial, event_time, event_seq"
+)
+
+
 def refresh_serials(conn: Connection, keys: set[LotKey]) -> None:
     for part in _chunks(keys):
-        where, params = _key_filter(conn, ("gtin", "serial"), part)
         _delete_keys(conn, "serial", ("gtin", "serial"), part)
-        wanted = set(part)
-        query = (
-            "SELECT gtin, serial, lot, kind, location, party FROM serial_fact "
-            f"WHERE {where} AND retracted_at IS NULL "
-            "ORDER BY gtin, serial, event_time, event_seq"
-        )
         latest: dict[LotKey, dict[str, Any]] = {}
-        for row in named_rows(conn, query, params):
+        for row in by_keys(conn, _SERIAL_FACTS, part, None, columns=("gtin", "serial")):
             key = (row.gtin, row.serial)
-            if key not in wanted:
-                continue
             state = latest.setdefault(
                 key,
                 {

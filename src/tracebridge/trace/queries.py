@@ -30,9 +30,10 @@ from tracebridge.domain.events import EventKind
 from tracebridge.domain.lot_status import STATUS_CHANGING_KINDS
 from tracebridge.store.bulk import datetime_param
 from tracebridge.store.event_log import utc
+from tracebridge.store.key_reads import LotKey as LotKey
+from tracebridge.store.key_reads import as_of_params, by_keys, by_values, valid_clause
 from tracebridge.store.projections import lot_state
-from tracebridge.trace.sql import LotKey as LotKey
-from tracebridge.trace.sql import as_of_params, by_keys, by_values, mark, run, valid_clause
+from tracebridge.trace.sql import mark, run
 
 Fact = Any  # a result row, read by column name (row.gtin, row.lot ...)
 Limits = dict[str, tuple[float | None, float | None]]
