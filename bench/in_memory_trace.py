@@ -26,7 +26,7 @@ from tracebridge.store.bulk import datetime_param
 from tracebridge.trace import queries as q
 from tracebridge.trace.queries import Crossing, Edge, Fact, Holding, Limits, LotKey, Step, Window
 from tracebridge.trace.reference import Resolved, parse_reference
-from tracebridge.trace.sql import attributes, run
+from tracebridge.trace.sql import master, run
 
 _EVERY_LOT = {"keys": "1 = 1", "valid": "retracted_at IS NULL"}
 
@@ -71,13 +71,11 @@ class InMemoryReads:
 
     @staticmethod
     def _masters(conn: Connection) -> dict[str, dict[str, Any]]:
-        newest: dict[str, tuple[int, Any]] = {}
-        for entity, key, version, attrs in run(
-                conn, "SELECT entity, key, version, attributes FROM master_record"):
-            name = f"{entity}/{key}"
-            if name not in newest or version > newest[name][0]:
-                newest[name] = (int(version), attrs)
-        return {name: attributes(attrs) for name, (_, attrs) in newest.items()}
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for entity, key in run(conn, "SELECT DISTINCT entity, key FROM master_record",
+                               named=False):
+            wanted[entity].add(key)
+        return master(conn, wanted)
 
     @staticmethod
     def _readings(conn: Connection) -> dict[str, tuple[list[Any], list[tuple[Any, ...]]]]:
